@@ -1,0 +1,26 @@
+"""Shared test fixtures.  Tests run against the *installed* virtctl package."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# ../shared beside the project root holds the libvirt corpus and references.
+SHARED = Path(os.environ.get("VIRTCTL_SHARED", ROOT.parent / "shared"))
+CORPUS = SHARED / "corpus" / "libvirt-9.0"
+
+VIRSH = shutil.which("virsh")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path, monkeypatch):
+    """No test reads the developer's config or writes to their home."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg-run"))
+    monkeypatch.delenv("VIRTCTL_DEFAULT_URI", raising=False)
+    monkeypatch.delenv("LIBVIRT_DEFAULT_URI", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
