@@ -178,6 +178,9 @@ def _format(el: Element, indent: int, out: list[str]) -> None:
     if not children:
         if text.strip() or (text and tag in ("description", "title")):
             out.append(f"{pad}<{tag}{attrs}>{_esc_text(text)}</{tag}>")
+        elif tag == "devices":  # libvirt never self-closes <devices>
+            out.append(f"{pad}<{tag}{attrs}>")
+            out.append(f"{pad}</{tag}>")
         else:
             out.append(f"{pad}<{tag}{attrs}/>")
         return
@@ -210,3 +213,74 @@ def tostring_xpath_result(value) -> str:
 # Owned by the schema work (virtctl/xml/validate.py is its only caller): the
 # lxml-specific pieces of RelaxNG validation live here so that no other module
 # imports lxml.
+
+_RNG_NS = "http://relaxng.org/ns/structure/1.0"
+
+
+def _schema_parser() -> etree.XMLParser:
+    # schemas are our own package data, but are read with the same care
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           remove_comments=True, remove_pis=True)
+
+
+def load_relaxng(path: str, start: str | None = None):
+    """Compile the RelaxNG schema in file ``path``.
+
+    With ``start``, compile a small wrapper grammar that includes ``path`` and
+    replaces its ``<start>`` with ``<ref name="start"/>``: the resulting
+    schema validates one element against that one define (a sub-pattern).
+    Raises XMLError if the schema cannot be compiled (a bug in the schema).
+    """
+    try:
+        if start is None:
+            doc = etree.parse(path, _schema_parser())
+        else:
+            href = _esc_attr(os.path.abspath(path))
+            wrapper = (
+                f'<grammar xmlns="{_RNG_NS}"><include href="{href}">'
+                f'<start><ref name="{_esc_attr(start)}"/></start></include></grammar>'
+            )
+            doc = etree.fromstring(wrapper.encode(), _schema_parser(), base_url=os.path.abspath(path))
+        return etree.RelaxNG(doc)
+    except (etree.RelaxNGParseError, etree.XMLSyntaxError, OSError) as exc:
+        what = f"{path}" + (f" (start {start})" if start else "")
+        raise XMLError(f"cannot compile schema {what}: {exc}") from None
+
+
+def relaxng_errors(schema, el: Element) -> list[tuple[int, int, str, str]]:
+    """Validate ``el`` (as if it were the root of its own document) against a
+    schema from :func:`load_relaxng`.
+
+    Returns libxml2's complaints as (line, column, message, path) tuples, in
+    order; ``path`` is libxml2's XPath of the node, relative to ``el``
+    (e.g. ``/disk/target``).  An empty list means valid.
+    """
+    if schema.validate(el):
+        return []
+    out = []
+    for e in schema.error_log:
+        out.append((e.line or 0, e.column or 0, e.message or "", e.path or ""))
+    if not out:
+        out.append((line_of(el), 0, "document does not validate", ""))
+    return out
+
+
+def relaxng_valid(schema, el: Element) -> bool:
+    """True if ``el`` validates against ``schema`` (no error details kept)."""
+    return bool(schema.validate(el))
+
+
+def qname_of(el: Element, name: str | None = None) -> str:
+    """The name of ``el`` (or of its attribute ``name``) as written, with the
+    document's prefix: ``qemu:commandline`` rather than ``{uri}commandline``."""
+    return _qname(el, el.tag if name is None else name)
+
+
+def local_name(name: str) -> str:
+    """``{uri}local`` -> ``local``."""
+    return name.rsplit("}", 1)[-1]
+
+
+def namespace_of(name: str) -> str:
+    """``{uri}local`` -> ``uri``; ``''`` for a name without namespace."""
+    return name[1:].split("}", 1)[0] if name.startswith("{") else ""

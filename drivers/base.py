@@ -1,0 +1,115 @@
+"""The driver interface: one table of operations per object kind.
+
+As in libvirt, a driver implements what it can; every operation it lacks
+falls through to these defaults, which raise the one NOT_SUPPORTED error
+naming the driver and the operation.  Handles cross this interface as UUID
+strings; drivers never see API objects.
+
+Every operation takes keyword-only options.  A driver that receives an option
+it cannot honour raises ``not_supported`` rather than ignoring it.
+"""
+from __future__ import annotations
+
+from virtctl.api.types import DomainRecord, NodeInfo, VcpuCount, Version
+from virtctl.errors import not_supported
+
+
+class DomainDriver:
+    """Domain operations.  ``uuid`` arguments are canonical lower-case UUIDs."""
+
+    driver_name = "unknown"
+
+    def _ns(self, op: str):
+        return not_supported(self.driver_name, f"domain.{op}")
+
+    # --- looking at domains
+    def list(self) -> list[DomainRecord]:
+        """All domains, one consistent snapshot."""
+        raise self._ns("list")
+
+    def get(self, uuid: str) -> DomainRecord:
+        raise self._ns("get")
+
+    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False) -> str:
+        raise self._ns("get_xml")
+
+    def vcpu_count(self, uuid: str) -> VcpuCount:
+        raise self._ns("vcpu_count")
+
+    # --- definitions
+    def define(self, xml: str, *, source: str = "<input>") -> DomainRecord:
+        raise self._ns("define")
+
+    def undefine(self, uuid: str, *, managed_save: bool = False, snapshots_metadata: bool = False,
+                 nvram: bool = False) -> None:
+        raise self._ns("undefine")
+
+    def rename(self, uuid: str, new_name: str) -> DomainRecord:
+        raise self._ns("rename")
+
+    def set_autostart(self, uuid: str, *, enabled: bool) -> None:
+        raise self._ns("set_autostart")
+
+    # --- lifecycle
+    def create_xml(self, xml: str, *, source: str = "<input>", paused: bool = False,
+                   autodestroy: bool = False) -> DomainRecord:
+        raise self._ns("create_xml")
+
+    def start(self, uuid: str, *, paused: bool = False, autodestroy: bool = False,
+              bypass_cache: bool = False, force_boot: bool = False) -> None:
+        raise self._ns("start")
+
+    def shutdown(self, uuid: str, *, mode: str | None = None) -> None:
+        raise self._ns("shutdown")
+
+    def reboot(self, uuid: str, *, mode: str | None = None) -> None:
+        raise self._ns("reboot")
+
+    def reset(self, uuid: str) -> None:
+        raise self._ns("reset")
+
+    def destroy(self, uuid: str, *, graceful: bool = False) -> None:
+        raise self._ns("destroy")
+
+    def suspend(self, uuid: str) -> None:
+        raise self._ns("suspend")
+
+    def resume(self, uuid: str) -> None:
+        raise self._ns("resume")
+
+    # --- resources
+    def set_memory(self, uuid: str, kib: int, *, live: bool, config: bool) -> None:
+        raise self._ns("set_memory")
+
+    def set_max_memory(self, uuid: str, kib: int, *, live: bool, config: bool) -> None:
+        raise self._ns("set_max_memory")
+
+    def set_vcpus(self, uuid: str, count: int, *, live: bool, config: bool, maximum: bool = False,
+                  guest: bool = False, hotpluggable: bool = False) -> None:
+        raise self._ns("set_vcpus")
+
+
+class Driver:
+    """A connection to one hypervisor.  ``open`` is the constructor."""
+
+    name = "unknown"
+
+    def __init__(self, uri, *, readonly: bool = False):
+        self.uri = uri
+        self.readonly = readonly
+        self.domains: DomainDriver = DomainDriver()
+
+    def close(self) -> None:
+        pass
+
+    def hostname(self) -> str:
+        raise not_supported(self.name, "connect.hostname")
+
+    def version(self) -> Version:
+        raise not_supported(self.name, "connect.version")
+
+    def node_info(self) -> NodeInfo:
+        raise not_supported(self.name, "node.info")
+
+    def canonical_uri(self) -> str:
+        return self.uri.text

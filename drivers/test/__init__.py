@@ -1,0 +1,1 @@
+"""The test driver: an in-memory mock hypervisor compatible with libvirt's."""

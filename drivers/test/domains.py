@@ -1,0 +1,320 @@
+"""Domain operations of the test driver, in memory, with libvirt's semantics.
+
+Each domain keeps a persistent definition and, while active, a live one (a
+copy made at start), so ``--live``/``--config`` behave as on a real
+hypervisor.  Where libvirt's test driver is merely odd (``start --paused``
+unsupported, ``undefine`` of a transient domain "succeeding"), this driver
+behaves like a real hypervisor instead; the README lists the differences.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_number
+from virtctl.drivers.base import DomainDriver
+from virtctl.errors import InvalidArg, NoDomain, OperationFailed, OperationInvalid
+from virtctl.xml import xmlapi
+from virtctl.xml.domain import DomainDef, check_name
+
+TEST_ARCH = "i686"  # libvirt's test driver fills this arch, and so do we
+
+
+@dataclass
+class TestDomain:
+    config: DomainDef
+    live: DomainDef | None = None
+    id: int | None = None
+    state: DomainState = DomainState.SHUTOFF
+    reason: int = 0
+    persistent: bool = True
+    autostart: bool = False
+    managed_save: bool = False
+
+    @property
+    def current(self) -> DomainDef:
+        return self.live if self.live is not None else self.config
+
+
+def _reason(state: DomainState, text: str) -> int:
+    return reason_number(state, text)
+
+
+class TestDomainDriver(DomainDriver):
+    driver_name = "test"
+
+    def __init__(self):
+        self._doms: dict[str, TestDomain] = {}  # by UUID, in definition order
+        self._next_id = 1
+
+    # --- helpers ------------------------------------------------------------
+    def _get(self, uuid: str) -> TestDomain:
+        d = self._doms.get(uuid)
+        if d is None:
+            raise NoDomain(f"Domain not found: no domain with matching uuid '{uuid}'", detail={"uuid": uuid})
+        return d
+
+    def _record(self, uuid: str, d: TestDomain) -> DomainRecord:
+        cur = d.current
+        return DomainRecord(
+            uuid=uuid, name=cur.name, id=d.id, state=d.state, reason=d.reason,
+            persistent=d.persistent, autostart=d.autostart, managed_save=d.managed_save,
+            title=cur.title, os_type="linux", vcpus=cur.vcpus,
+            max_memory_kib=cur.max_memory_kib, memory_kib=cur.memory_kib,
+            # libvirt's test driver reports the wall clock as CPU time; so do we
+            cpu_time_ns=time.time_ns(),
+            extra={"security": {"model": "testSecurity", "doi": "",
+                                "label": "libvirt-test" if d.id is not None else None,
+                                "enforcing": True}},
+        )
+
+    def _start_state(self, d: TestDomain, reason: str = "booted") -> None:
+        d.live = d.config.copy()
+        d.id = self._next_id
+        self._next_id += 1
+        d.state, d.reason = DomainState.RUNNING, _reason(DomainState.RUNNING, reason)
+
+    def _shutoff_state(self, uuid: str, d: TestDomain, reason: str) -> None:
+        if d.live is not None and not d.persistent:
+            del self._doms[uuid]  # a transient domain is gone when it stops
+            return
+        d.live, d.id = None, None
+        d.state, d.reason = DomainState.SHUTOFF, _reason(DomainState.SHUTOFF, reason)
+
+    @staticmethod
+    def _require_active(d: TestDomain) -> None:
+        if d.id is None:
+            raise OperationInvalid("Requested operation is not valid: domain is not running")
+
+    def _prepare(self, xml: str, source: str) -> DomainDef:
+        definition = DomainDef.parse(xml, source=source)
+        definition.normalize(arch=TEST_ARCH)
+        return definition
+
+    def _check_unique(self, definition: DomainDef) -> TestDomain | None:
+        """libvirt's rule: same UUID = same domain (name must match); a name
+        already taken by another UUID is an error."""
+        uuid, name = definition.uuid, definition.name
+        existing = self._doms.get(uuid)
+        if existing is not None:
+            if existing.current.name != name:
+                raise OperationFailed(
+                    f"operation failed: domain '{existing.current.name}' is already defined with uuid {uuid}")
+            return existing
+        for other_uuid, other in self._doms.items():
+            if other.current.name == name or other.config.name == name:
+                raise OperationFailed(
+                    f"operation failed: domain '{name}' already exists with uuid {other_uuid}")
+        return None
+
+    # --- bulk loading (node files) ------------------------------------------------
+    def load(self, node_domains) -> None:
+        for nd in node_domains:
+            definition = nd.definition
+            definition.normalize(arch=TEST_ARCH)
+            self._check_unique(definition)
+            d = TestDomain(config=definition, persistent=not nd.transient,
+                           managed_save=nd.managed_save)
+            self._doms[definition.uuid] = d
+            if nd.runstate != DomainState.SHUTOFF:
+                self._start_state(d)
+            # as libvirt: the initial state carries reason 0 ("unknown")
+            d.state, d.reason = nd.runstate, 0
+
+    # --- reading -------------------------------------------------------------------
+    def list(self) -> list[DomainRecord]:
+        return [self._record(u, d) for u, d in self._doms.items()]
+
+    def get(self, uuid: str) -> DomainRecord:
+        return self._record(uuid, self._get(uuid))
+
+    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False) -> str:
+        d = self._get(uuid)
+        definition = d.config if inactive else d.current
+        if d.id is not None and not inactive:
+            root = xmlapi.copy(definition.root)
+            root.set("id", str(d.id))
+            return xmlapi.tostring(root)
+        return definition.to_xml()
+
+    def vcpu_count(self, uuid: str) -> VcpuCount:
+        d = self._get(uuid)
+        live = d.live
+        return VcpuCount(config_maximum=d.config.max_vcpus, config_current=d.config.vcpus,
+                         live_maximum=live.max_vcpus if live else None,
+                         live_current=live.vcpus if live else None)
+
+    # --- definitions -----------------------------------------------------------------
+    def define(self, xml: str, *, source: str = "<input>") -> DomainRecord:
+        definition = self._prepare(xml, source)
+        existing = self._check_unique(definition)
+        if existing is None:
+            d = TestDomain(config=definition)
+            self._doms[definition.uuid] = d
+        else:
+            existing.config = definition
+            existing.persistent = True
+        return self.get(definition.uuid)
+
+    def undefine(self, uuid: str, *, managed_save: bool = False, snapshots_metadata: bool = False,
+                 nvram: bool = False) -> None:
+        d = self._get(uuid)
+        if not d.persistent:
+            raise OperationInvalid("Requested operation is not valid: cannot undefine transient domain")
+        if d.managed_save and not managed_save:
+            raise OperationInvalid(
+                "Requested operation is not valid: Refusing to undefine while domain managed save image exists")
+        d.managed_save = False
+        d.autostart = False
+        if d.id is None:
+            del self._doms[uuid]
+        else:
+            d.persistent = False  # it goes away when it stops
+
+    def rename(self, uuid: str, new_name: str) -> DomainRecord:
+        d = self._get(uuid)
+        try:
+            check_name(new_name)
+        except Exception as exc:
+            raise InvalidArg(str(exc)) from None
+        if d.id is not None:
+            raise OperationInvalid("Requested operation is not valid: cannot rename active domain")
+        if not d.persistent:
+            raise OperationInvalid("Requested operation is not valid: cannot rename a transient domain")
+        for other_uuid, other in self._doms.items():
+            if other_uuid != uuid and other.current.name == new_name:
+                raise OperationInvalid(
+                    f"Requested operation is not valid: domain with name '{new_name}' already exists")
+        d.config.name = new_name
+        return self.get(uuid)
+
+    def set_autostart(self, uuid: str, *, enabled: bool) -> None:
+        d = self._get(uuid)
+        if not d.persistent:
+            raise OperationInvalid("Requested operation is not valid: cannot set autostart for transient domain")
+        d.autostart = enabled
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def create_xml(self, xml: str, *, source: str = "<input>", paused: bool = False,
+                   autodestroy: bool = False) -> DomainRecord:
+        definition = self._prepare(xml, source)
+        existing = self._check_unique(definition)
+        if existing is not None:
+            if existing.id is not None:
+                raise OperationInvalid(
+                    f"Requested operation is not valid: domain '{definition.name}' is already active")
+            existing.config = definition  # libvirt: the new definition runs, the old one stays persistent
+            d = existing
+        else:
+            d = TestDomain(config=definition, persistent=False)
+            self._doms[definition.uuid] = d
+        self._start_state(d)
+        if paused:
+            d.state, d.reason = DomainState.PAUSED, _reason(DomainState.PAUSED, "user")
+        return self.get(definition.uuid)
+
+    def start(self, uuid: str, *, paused: bool = False, autodestroy: bool = False,
+              bypass_cache: bool = False, force_boot: bool = False) -> None:
+        d = self._get(uuid)
+        if d.id is not None:
+            raise OperationInvalid("Requested operation is not valid: domain is already running")
+        restored = d.managed_save and not force_boot
+        d.managed_save = False
+        self._start_state(d, "restored" if restored else "booted")
+        if paused:
+            d.state, d.reason = DomainState.PAUSED, _reason(DomainState.PAUSED, "user")
+
+    def _lifecycle_action(self, uuid: str, d: TestDomain, tag: str) -> None:
+        action = (d.current.root.findtext(tag) or "destroy").strip()
+        if action in ("restart", "rename-restart"):
+            d.state, d.reason = DomainState.RUNNING, _reason(DomainState.RUNNING, "booted")
+        else:
+            self._shutoff_state(uuid, d, "shutdown")
+
+    def shutdown(self, uuid: str, *, mode: str | None = None) -> None:
+        d = self._get(uuid)
+        if d.state not in (DomainState.RUNNING, DomainState.BLOCKED, DomainState.PAUSED,
+                           DomainState.SHUTDOWN):
+            raise OperationInvalid("Requested operation is not valid: domain is not running")
+        # the mock guest obeys at once
+        self._shutoff_state(uuid, d, "shutdown")
+
+    def reboot(self, uuid: str, *, mode: str | None = None) -> None:
+        d = self._get(uuid)
+        self._require_active(d)
+        self._lifecycle_action(uuid, d, "on_reboot")
+
+    def reset(self, uuid: str) -> None:
+        self._require_active(self._get(uuid))
+
+    def destroy(self, uuid: str, *, graceful: bool = False) -> None:
+        d = self._get(uuid)
+        self._require_active(d)
+        self._shutoff_state(uuid, d, "destroyed")
+
+    def suspend(self, uuid: str) -> None:
+        d = self._get(uuid)
+        self._require_active(d)
+        if d.state == DomainState.PAUSED:
+            raise OperationInvalid("Requested operation is not valid: domain is already paused")
+        d.state, d.reason = DomainState.PAUSED, _reason(DomainState.PAUSED, "user")
+
+    def resume(self, uuid: str) -> None:
+        d = self._get(uuid)
+        self._require_active(d)
+        if d.state != DomainState.PAUSED:
+            raise OperationInvalid("Requested operation is not valid: domain is not paused")
+        d.state, d.reason = DomainState.RUNNING, _reason(DomainState.RUNNING, "unpaused")
+
+    # --- resources ------------------------------------------------------------------------
+    def _targets(self, d: TestDomain, live: bool, config: bool) -> list[DomainDef]:
+        """The definitions a --live/--config/--current change applies to."""
+        if not live and not config:  # --current
+            live, config = d.id is not None, d.id is None
+        if live and d.id is None:
+            raise OperationInvalid("Requested operation is not valid: domain is not running")
+        if config and not d.persistent:
+            raise OperationInvalid("Requested operation is not valid: cannot change persistent config of a transient domain")
+        out = []
+        if live:
+            out.append(d.live)
+        if config:
+            out.append(d.config)
+        return out
+
+    def set_memory(self, uuid: str, kib: int, *, live: bool, config: bool) -> None:
+        d = self._get(uuid)
+        targets = self._targets(d, live, config)
+        for t in targets:
+            if kib > t.max_memory_kib:
+                raise InvalidArg("invalid argument: cannot set memory higher than max memory")
+        for t in targets:
+            t.memory_kib = kib
+
+    def set_max_memory(self, uuid: str, kib: int, *, live: bool, config: bool) -> None:
+        d = self._get(uuid)
+        if live or (not config and d.id is not None):
+            raise OperationInvalid(
+                "Requested operation is not valid: cannot resize the maximum memory on an active domain")
+        for t in self._targets(d, False, True):
+            t.max_memory_kib = kib
+            if t.memory_kib > kib:
+                t.memory_kib = kib
+
+    def set_vcpus(self, uuid: str, count: int, *, live: bool, config: bool, maximum: bool = False,
+                  guest: bool = False, hotpluggable: bool = False) -> None:
+        d = self._get(uuid)
+        if guest:
+            from virtctl.errors import not_supported
+
+            raise not_supported("test", "domain.set_vcpus(guest=True)")
+        if maximum and (live or (not config and d.id is not None)):
+            raise OperationInvalid(
+                "Requested operation is not valid: cannot change the maximum vCPU count of a running domain")
+        targets = self._targets(d, live, config if not maximum else True)
+        for t in targets:
+            if not maximum and count > t.max_vcpus:
+                raise InvalidArg(
+                    f"invalid argument: requested vcpus is greater than max allowable vcpus for the domain: {count} > {t.max_vcpus}")
+        for t in targets:
+            t.set_vcpus(count, maximum=maximum)

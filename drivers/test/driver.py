@@ -1,0 +1,54 @@
+"""The test driver's connection: ``test:///default`` or ``test:///PATH.xml``.
+
+State lives in this object only (per connection, like libvirt's test
+driver), so every one-shot command starts from the same initial objects.
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+from virtctl import __version__
+from virtctl.api.types import NodeInfo, Version
+from virtctl.drivers.base import Driver
+from virtctl.drivers.test import node
+from virtctl.drivers.test.domains import TestDomainDriver
+from virtctl.errors import ConnectFailed, VirtError
+
+
+class TestDriver(Driver):
+    name = "test"
+
+    def __init__(self, uri, *, readonly: bool = False):
+        super().__init__(uri, readonly=readonly)
+        if uri.host:
+            raise ConnectFailed(f"remote connections are not supported: '{uri.text}'")
+        if uri.path == "/default":
+            from virtctl.drivers.test.default_node import DEFAULT_NODE_XML
+
+            conf = node.load(DEFAULT_NODE_XML, source="test:///default")
+        elif uri.path.startswith("/") and uri.path != "/":
+            if not os.path.exists(uri.path):
+                raise ConnectFailed(f"failed to connect to '{uri.text}': no such file: {uri.path}")
+            try:
+                from virtctl.xml import xmlapi
+
+                conf = node.load(xmlapi.read_file(uri.path), source=uri.path)
+            except VirtError as exc:
+                raise ConnectFailed(f"failed to load node file: {exc.message}",
+                                    detail={"cause": exc.to_json()}) from None
+        else:
+            raise ConnectFailed(
+                f"invalid test driver URI '{uri.text}': use test:///default or test:///ABSOLUTE/PATH.xml")
+        self._node = conf
+        self.domains = TestDomainDriver()
+        self.domains.load(conf.domains)
+
+    def hostname(self) -> str:
+        return socket.gethostname()
+
+    def version(self) -> Version:
+        return Version(library=__version__, api_driver="TEST", hypervisor="TEST 0.0.2")
+
+    def node_info(self) -> NodeInfo:
+        return self._node.info

@@ -1,0 +1,125 @@
+"""Loading a test-driver node file (libvirt's format, see drvtest.rst).
+
+``<node>`` holds ``<cpu>`` and ``<memory>`` (the host), and any number of
+``<domain>``, ``<network>``, ``<pool>`` (with ``<volume>``s), ``<interface>``
+and ``<device>`` objects, each inline or as ``file='path'`` relative to the
+node file's directory.  Inline domains may carry runtime hints in the test
+namespace: ``<test:runstate>N</test:runstate>``, ``<test:transient/>``,
+``<test:hasmanagedsave/>``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from virtctl.api.types import DomainState, NodeInfo
+from virtctl.errors import XMLError
+from virtctl.xml import xmlapi
+from virtctl.xml.domain import DomainDef
+
+TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
+
+DEFAULT_NODE_INFO = NodeInfo(model="i686", memory_kib=3145728, cpus=16, mhz=1400,
+                             nodes=2, sockets=2, cores=2, threads=2)
+
+
+@dataclass
+class NodeDomain:
+    definition: DomainDef
+    runstate: DomainState = DomainState.RUNNING
+    transient: bool = False
+    managed_save: bool = False
+
+
+@dataclass
+class NodeConfig:
+    info: NodeInfo
+    domains: list[NodeDomain] = field(default_factory=list)
+    networks: list = field(default_factory=list)  # elements, for the network issue
+    pools: list = field(default_factory=list)
+    interfaces: list = field(default_factory=list)
+    devices: list = field(default_factory=list)
+
+
+def _int(root, path: str, default: int, source: str) -> int:
+    el = root.find(path)
+    if el is None:
+        return default
+    try:
+        v = int((el.text or "").strip())
+    except ValueError:
+        raise XMLError(f"{source}: /node/{path}: invalid value '{el.text}' (expected an integer)") from None
+    if v < 0:
+        raise XMLError(f"{source}: /node/{path}: invalid value '{el.text}' (must not be negative)")
+    return v
+
+
+def _node_info(root, source: str) -> NodeInfo:
+    d = DEFAULT_NODE_INFO
+    nodes = _int(root, "cpu/nodes", d.nodes, source)
+    sockets = _int(root, "cpu/sockets", d.sockets, source)
+    cores = _int(root, "cpu/cores", d.cores, source)
+    threads = _int(root, "cpu/threads", d.threads, source)
+    cpus = nodes * sockets * cores * threads
+    cpus = min(cpus, _int(root, "cpu/active", cpus, source))
+    model = root.findtext("cpu/model")
+    return NodeInfo(model=(model.strip()[:31] if model else d.model),
+                    memory_kib=_int(root, "memory", d.memory_kib, source), cpus=cpus,
+                    mhz=_int(root, "cpu/mhz", d.mhz, source), nodes=nodes, sockets=sockets,
+                    cores=cores, threads=threads)
+
+
+def _resolve(el, base_dir: str, source: str):
+    """The object element itself, or the root of the file it names."""
+    ref = el.get("file")
+    if ref is None:
+        return el, source
+    path = ref if os.path.isabs(ref) else os.path.join(base_dir, ref)
+    root = xmlapi.parse_file(path)
+    if root.tag != el.tag:
+        raise XMLError(f"{path}: expected a <{el.tag}> document, found <{root.tag}>")
+    return root, path
+
+
+def _node_domain(el, source: str, validate_domain: bool) -> NodeDomain:
+    hints = {}
+    for child in list(el):
+        if isinstance(child.tag, str) and child.tag.startswith("{" + TEST_NS + "}"):
+            hints[child.tag.split("}", 1)[1]] = child
+            el.remove(child)
+    nd = NodeDomain(definition=DomainDef.parse(xmlapi.tostring(el), source=source,
+                                               validate=validate_domain))
+    if "runstate" in hints:
+        text = (hints["runstate"].text or "").strip()
+        try:
+            nd.runstate = DomainState(int(text))
+        except ValueError:
+            raise XMLError(f"{source}: domain '{nd.definition.name}': invalid runstate '{text}'") from None
+    nd.transient = "transient" in hints
+    nd.managed_save = "hasmanagedsave" in hints
+    if nd.transient and nd.runstate == DomainState.SHUTOFF:
+        raise XMLError(f"{source}: domain '{nd.definition.name}': a transient domain cannot be shut off")
+    return nd
+
+
+def load(data: str | bytes, source: str) -> NodeConfig:
+    root = xmlapi.parse(data, source=source)
+    if root.tag != "node":
+        raise XMLError(f"{source}: expected a <node> document, found <{root.tag}>")
+    from virtctl.xml import validate
+
+    validate.validate(root, "node", source=source)
+    base_dir = os.path.dirname(os.path.abspath(source)) if source.startswith("/") else os.getcwd()
+    conf = NodeConfig(info=_node_info(root, source))
+    for el in root:
+        if not xmlapi.is_element(el):
+            continue
+        if el.tag == "domain":
+            obj, src = _resolve(el, base_dir, source)
+            # inline domains were validated with the node; files are validated on their own
+            conf.domains.append(_node_domain(obj, src, validate_domain=obj is not el))
+        elif el.tag in ("network", "pool", "interface", "device"):
+            obj, _src = _resolve(el, base_dir, source)
+            getattr(conf, {"network": "networks", "pool": "pools", "interface": "interfaces",
+                           "device": "devices"}[el.tag]).append(obj)
+    return conf

@@ -1,0 +1,161 @@
+"""Connection: the entry point of the public API.
+
+A Connection owns one driver instance.  It hands out opaque handles keyed by
+UUID and enforces what is the same for every driver: read-only connections,
+argument checking, and lookup order.  Nothing here prints.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from virtctl.api.domain import Domain
+from virtctl.api.types import DomainRecord, DomainState, NodeInfo, Version
+from virtctl.errors import InvalidArg, NoDomain, OperationDenied
+from virtctl.uri import URI
+
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+
+
+def canonical_uuid(text: str) -> str:
+    """``text`` as a canonical lower-case dashed UUID, or INVALID_ARG."""
+    s = text.strip()
+    if not _UUID_RE.match(s):
+        raise InvalidArg(f"malformed UUID '{text}'")
+    h = s.replace("-", "").lower()
+    return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def looks_like_uuid(text: str) -> bool:
+    return bool(_UUID_RE.match(text.strip()))
+
+
+class Connection:
+    """An open connection to a hypervisor.  Use as a context manager."""
+
+    def __init__(self, uri: str, *, readonly: bool = False):
+        from virtctl.drivers import driver_class
+
+        parsed = URI.parse(uri)
+        self._driver = driver_class(parsed.scheme)(parsed, readonly=readonly)
+        self.readonly = readonly
+
+    # --- context manager ------------------------------------------------------
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+
+    # --- internal helpers used by handles --------------------------------------
+    @property
+    def _dom_driver(self):
+        return self._driver.domains
+
+    def _check_writable(self, what: str) -> None:
+        if self.readonly:
+            raise OperationDenied(f"operation forbidden: read only access prevents {what}")
+
+    # --- host -----------------------------------------------------------------
+    @property
+    def uri(self) -> str:
+        return self._driver.canonical_uri()
+
+    @property
+    def driver_name(self) -> str:
+        return self._driver.name
+
+    def hostname(self) -> str:
+        return self._driver.hostname()
+
+    def version(self) -> Version:
+        return self._driver.version()
+
+    def node_info(self) -> NodeInfo:
+        return self._driver.node_info()
+
+    # --- domains --------------------------------------------------------------
+    def domains(self, *, active: bool | None = None, persistent: bool | None = None,
+                autostart: bool | None = None, states: Iterable[DomainState] | None = None,
+                managed_save: bool | None = None, has_snapshot: bool | None = None) -> list[Domain]:
+        """All domains matching every given filter, from one consistent snapshot.
+
+        ``None`` means "either".  ``states`` keeps domains whose state is in it.
+        """
+        wanted = set(states) if states is not None else None
+        out = []
+        for rec in self._dom_driver.list():
+            if active is not None and rec.active != active:
+                continue
+            if persistent is not None and rec.persistent != persistent:
+                continue
+            if autostart is not None and rec.autostart != autostart:
+                continue
+            if managed_save is not None and rec.managed_save != managed_save:
+                continue
+            if has_snapshot is not None and rec.has_current_snapshot != has_snapshot:
+                continue
+            if wanted is not None and rec.state not in wanted:
+                continue
+            out.append(Domain(self, rec))
+        return out
+
+    def domain_by_uuid(self, uuid: str) -> Domain:
+        return Domain(self, self._dom_driver.get(canonical_uuid(uuid)))
+
+    def domain_by_name(self, name: str) -> Domain:
+        for rec in self._dom_driver.list():
+            if rec.name == name:
+                return Domain(self, rec)
+        raise NoDomain(f"Domain not found: no domain with matching name '{name}'", detail={"name": name})
+
+    def domain_by_id(self, id: int) -> Domain:
+        for rec in self._dom_driver.list():
+            if rec.id is not None and rec.id == id:
+                return Domain(self, rec)
+        raise NoDomain(f"Domain not found: no domain with matching id {id}", detail={"id": id})
+
+    def lookup_domain(self, key: str) -> Domain:
+        """Find a domain as virsh does: by id if ``key`` is a non-negative
+        integer, then by UUID if it looks like one, then by name.  A name
+        that looks like an id or UUID is still found when no domain has
+        that id or UUID."""
+        recs = self._dom_driver.list()
+        if key.isdigit() and key.isascii():
+            for rec in recs:
+                if rec.id is not None and rec.id == int(key):
+                    return Domain(self, rec)
+        if looks_like_uuid(key):
+            u = canonical_uuid(key)
+            for rec in recs:
+                if rec.uuid == u:
+                    return Domain(self, rec)
+        for rec in recs:
+            if rec.name == key:
+                return Domain(self, rec)
+        raise NoDomain(f"failed to get domain '{key}'", detail={"domain": key})
+
+    def define_domain(self, xml: str, *, source: str = "<input>") -> Domain:
+        """Define (or update) a persistent domain from XML."""
+        self._check_writable("defining a domain")
+        return Domain(self, self._dom_driver.define(xml, source=source))
+
+    def create_domain(self, xml: str, *, source: str = "<input>", paused: bool = False,
+                      autodestroy: bool = False) -> Domain:
+        """Create and start a transient domain from XML."""
+        self._check_writable("creating a domain")
+        return Domain(self, self._dom_driver.create_xml(xml, source=source, paused=paused,
+                                                        autodestroy=autodestroy))
+
+    def _refresh(self, uuid: str) -> DomainRecord:
+        return self._dom_driver.get(uuid)
+
+
+def open(uri: str, *, readonly: bool = False) -> Connection:  # noqa: A001 - mirrors virConnectOpen
+    """Open a connection to the hypervisor named by ``uri``."""
+    return Connection(uri, readonly=readonly)

@@ -1,0 +1,141 @@
+"""Domain: an opaque handle on one domain, keyed by UUID.
+
+Every method re-reads the domain from the driver (the handle is never a
+cache of state, except ``snapshot``, the record seen when the handle was
+made).  Options are keyword-only with defaults, so a new option is a new
+keyword, never a new method.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from virtctl.api.types import DomainRecord, VcpuCount
+from virtctl.errors import InvalidArg
+
+if TYPE_CHECKING:
+    from virtctl.api.connection import Connection
+
+# Largest memory size libvirt accepts, in KiB (unsigned long long bytes / 1024).
+MAX_MEMORY_KIB = (2**64 - 1) // 1024
+
+
+class Domain:
+    __slots__ = ("_conn", "_uuid", "snapshot")
+
+    def __init__(self, conn: "Connection", record: DomainRecord):
+        self._conn = conn
+        self._uuid = record.uuid
+        self.snapshot = record  # as seen when this handle was made
+
+    def __repr__(self) -> str:
+        return f"<Domain {self.snapshot.name} {self._uuid}>"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Domain) and other._uuid == self._uuid
+
+    def __hash__(self) -> int:
+        return hash(self._uuid)
+
+    @property
+    def uuid(self) -> str:
+        return self._uuid
+
+    @property
+    def name(self) -> str:
+        return self.snapshot.name
+
+    @property
+    def _drv(self):
+        return self._conn._dom_driver
+
+    def _write(self, what: str) -> None:
+        self._conn._check_writable(what)
+
+    # --- reading ----------------------------------------------------------------
+    def info(self) -> DomainRecord:
+        """A fresh record of the domain (state, memory, ...)."""
+        self.snapshot = self._drv.get(self._uuid)
+        return self.snapshot
+
+    def xml(self, *, inactive: bool = False, security_info: bool = False) -> str:
+        if security_info:
+            self._write("reading security-sensitive XML")
+        return self._drv.get_xml(self._uuid, inactive=inactive, security_info=security_info)
+
+    def vcpu_count(self) -> VcpuCount:
+        return self._drv.vcpu_count(self._uuid)
+
+    # --- definition -------------------------------------------------------------
+    def undefine(self, *, managed_save: bool = False, snapshots_metadata: bool = False,
+                 nvram: bool = False) -> None:
+        self._write("undefining a domain")
+        self._drv.undefine(self._uuid, managed_save=managed_save,
+                           snapshots_metadata=snapshots_metadata, nvram=nvram)
+
+    def rename(self, new_name: str) -> None:
+        self._write("renaming a domain")
+        self.snapshot = self._drv.rename(self._uuid, new_name)
+
+    def set_autostart(self, enabled: bool = True) -> None:
+        self._write("changing autostart")
+        self._drv.set_autostart(self._uuid, enabled=enabled)
+
+    # --- lifecycle --------------------------------------------------------------
+    def start(self, *, paused: bool = False, autodestroy: bool = False,
+              bypass_cache: bool = False, force_boot: bool = False) -> None:
+        self._write("starting a domain")
+        self._drv.start(self._uuid, paused=paused, autodestroy=autodestroy,
+                        bypass_cache=bypass_cache, force_boot=force_boot)
+
+    def shutdown(self, *, mode: str | None = None) -> None:
+        """Ask the guest to power off (ACPI by default); returns at once."""
+        self._write("shutting down a domain")
+        self._drv.shutdown(self._uuid, mode=mode)
+
+    def reboot(self, *, mode: str | None = None) -> None:
+        self._write("rebooting a domain")
+        self._drv.reboot(self._uuid, mode=mode)
+
+    def reset(self) -> None:
+        self._write("resetting a domain")
+        self._drv.reset(self._uuid)
+
+    def destroy(self, *, graceful: bool = False) -> None:
+        """Power off at once (like pulling the plug); definition and disks are kept."""
+        self._write("destroying a domain")
+        self._drv.destroy(self._uuid, graceful=graceful)
+
+    def suspend(self) -> None:
+        self._write("suspending a domain")
+        self._drv.suspend(self._uuid)
+
+    def resume(self) -> None:
+        self._write("resuming a domain")
+        self._drv.resume(self._uuid)
+
+    # --- resources ----------------------------------------------------------------
+    @staticmethod
+    def _check_kib(kib: int, what: str) -> None:
+        if not isinstance(kib, int) or isinstance(kib, bool):
+            raise InvalidArg(f"{what} must be an integer number of KiB")
+        if kib <= 0 or kib > MAX_MEMORY_KIB:
+            raise InvalidArg(f"invalid {what} {kib} KiB: must be between 1 and {MAX_MEMORY_KIB}")
+
+    def set_memory(self, kib: int, *, live: bool = False, config: bool = False) -> None:
+        """Change the current (balloon) memory.  Neither flag: the current state."""
+        self._check_kib(kib, "memory size")
+        self._write("changing memory")
+        self._drv.set_memory(self._uuid, kib, live=live, config=config)
+
+    def set_max_memory(self, kib: int, *, live: bool = False, config: bool = False) -> None:
+        self._check_kib(kib, "maximum memory size")
+        self._write("changing maximum memory")
+        self._drv.set_max_memory(self._uuid, kib, live=live, config=config)
+
+    def set_vcpus(self, count: int, *, live: bool = False, config: bool = False,
+                  maximum: bool = False, guest: bool = False, hotpluggable: bool = False) -> None:
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise InvalidArg(f"invalid vCPU count {count!r}: must be a positive integer")
+        self._write("changing vCPUs")
+        self._drv.set_vcpus(self._uuid, count, live=live, config=config, maximum=maximum,
+                            guest=guest, hotpluggable=hotpluggable)

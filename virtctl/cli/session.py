@@ -1,0 +1,81 @@
+"""The session: what one run of virtctl (or one shell) shares between
+commands: global options, the connection (opened on first use), output.
+
+Commands get it as ``click.get_current_context().obj`` through the
+``pass_session`` decorator and only ever print through it.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import click
+
+from virtctl.cli import output
+
+
+@dataclass
+class Session:
+    uri: str | None = None  # from -c; None = the documented default
+    readonly: bool = False
+    quiet: bool = False
+    json: bool = False
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    interactive: bool = False
+    _conn: object = None
+
+    # --- connection -------------------------------------------------------------
+    @property
+    def conn(self):
+        """The connection, opened on first use (echo, help need none)."""
+        if self._conn is None:
+            from virtctl.api.connection import Connection
+            from virtctl.uri import resolve
+
+            self._conn = Connection(resolve(self.uri), readonly=self.readonly)
+        return self._conn
+
+    def reconnect(self, uri: str | None, readonly: bool = False) -> None:
+        from virtctl.api.connection import Connection
+        from virtctl.uri import resolve
+
+        new = Connection(resolve(uri), readonly=readonly)
+        self.close()
+        self._conn, self.uri, self.readonly = new, uri, readonly
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def domain(self, key: str):
+        return self.conn.lookup_domain(key)
+
+    # --- output -----------------------------------------------------------------
+    def print(self, text: str = "", *, end: str = "\n") -> None:
+        """Data output (always shown in text mode)."""
+        self.out.write(text + end)
+
+    def extra(self, text: str, *, end: str = "\n") -> None:
+        """Informational output, suppressed by -q (virsh's vshPrintExtra)."""
+        if not self.quiet:
+            self.out.write(text + end)
+
+    def emit(self, data, text: str | None = None, *, extra: bool = False) -> None:
+        """Print ``data`` as JSON in --json mode, else ``text`` (if given)."""
+        if self.json:
+            self.out.write(output.to_json(data))
+        elif text is not None:
+            (self.extra if extra else self.print)(text, end="")
+
+    def done(self, dom_name: str, message: str, data: dict | None = None) -> None:
+        """Report a finished action: virsh's message, or a JSON result."""
+        if self.json:
+            self.out.write(output.to_json({"domain": dom_name, **(data or {}), "result": "ok"}))
+        else:
+            self.extra(message)
+
+
+pass_session = click.make_pass_decorator(Session)

@@ -1,0 +1,56 @@
+"""The command table: every command's name, module, function and help group.
+
+Commands are imported lazily (a one-shot command imports one module), and
+this table is the single list of commands: the click tree, ``help``, the
+shell, completion scripts and the man page are all built from it.
+"""
+from __future__ import annotations
+
+# group titles, in virsh's order
+DOMAIN_MGMT = "Domain Management"
+DOMAIN_MON = "Domain Monitoring"
+HOST = "Host and Hypervisor"
+XML_GROUP = "XML"
+SELF = "Virtctl itself"
+
+# name -> (module under virtctl.commands, attribute, group)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "autostart": ("domain_config", "autostart", DOMAIN_MGMT),
+    "create": ("domain_lifecycle", "create", DOMAIN_MGMT),
+    "define": ("domain_config", "define", DOMAIN_MGMT),
+    "destroy": ("domain_lifecycle", "destroy", DOMAIN_MGMT),
+    "domrename": ("domain_config", "domrename", DOMAIN_MGMT),
+    "dumpxml": ("domain_info", "dumpxml", DOMAIN_MGMT),
+    "reboot": ("domain_lifecycle", "reboot", DOMAIN_MGMT),
+    "reset": ("domain_lifecycle", "reset", DOMAIN_MGMT),
+    "resume": ("domain_lifecycle", "resume", DOMAIN_MGMT),
+    "setmaxmem": ("domain_config", "setmaxmem", DOMAIN_MGMT),
+    "setmem": ("domain_config", "setmem", DOMAIN_MGMT),
+    "setvcpus": ("domain_config", "setvcpus", DOMAIN_MGMT),
+    "shutdown": ("domain_lifecycle", "shutdown", DOMAIN_MGMT),
+    "start": ("domain_lifecycle", "start", DOMAIN_MGMT),
+    "suspend": ("domain_lifecycle", "suspend", DOMAIN_MGMT),
+    "undefine": ("domain_config", "undefine", DOMAIN_MGMT),
+    "vcpucount": ("domain_info", "vcpucount", DOMAIN_MGMT),
+    "domblklist": ("domain_info", "domblklist", DOMAIN_MON),
+    "domid": ("domain_info", "domid", DOMAIN_MON),
+    "domiflist": ("domain_info", "domiflist", DOMAIN_MON),
+    "dominfo": ("domain_info", "dominfo", DOMAIN_MON),
+    "domname": ("domain_info", "domname", DOMAIN_MON),
+    "domstate": ("domain_info", "domstate", DOMAIN_MON),
+    "domuuid": ("domain_info", "domuuid", DOMAIN_MON),
+    "list": ("domain_list", "list_domains", DOMAIN_MON),
+    "hostname": ("host", "hostname", HOST),
+    "nodeinfo": ("host", "nodeinfo", HOST),
+    "uri": ("host", "uri", HOST),
+    "version": ("host", "version", HOST),
+    "echo": ("builtin", "echo", SELF),
+    "help": ("builtin", "help_cmd", SELF),
+}
+
+# alias -> command; aliases are listed in help beside their command
+ALIASES: dict[str, str] = {
+    "poweroff": "destroy",
+}
+
+GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, XML_GROUP, SELF]

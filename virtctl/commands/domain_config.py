@@ -1,0 +1,149 @@
+"""Commands that change a domain's definition: define, undefine, autostart,
+domrename, setmem, setmaxmem, setvcpus."""
+from __future__ import annotations
+
+import click
+
+from virtctl.cli.options import check_live_config, command, domain_arg, live_config_current, positional
+from virtctl.cli.session import pass_session
+from virtctl.commands.domain_lifecycle import _read_xml
+from virtctl.errors import InvalidArg
+
+
+@command("define", help="""Define (create or update) a persistent domain from an XML file.
+
+The XML is always validated against virtctl's schema: unknown elements and
+attributes are errors, never silently dropped.
+
+\b
+Example:
+  virtctl define web1.xml""")
+@positional("file", help="file containing an XML domain description", completer="file")
+@click.option("--validate", is_flag=True, help="validate the XML against the schema (always done)")
+@pass_session
+def define(session, file, validate):
+    dom = session.conn.define_domain(_read_xml(file), source=file)
+    session.done(dom.name, f"Domain '{dom.name}' defined from {file}", {"uuid": dom.uuid, "action": "defined"})
+
+
+@command("undefine", help="""Remove a domain's persistent definition.
+
+A running domain keeps running and becomes transient.  Disks are kept.
+
+\b
+Example:
+  virtctl undefine web1""")
+@domain_arg(completer="domain:persistent")
+@click.option("--managed-save", is_flag=True, help="remove the domain's managed save image too")
+@click.option("--snapshots-metadata", is_flag=True, help="remove the domain's snapshot metadata too")
+@click.option("--nvram", is_flag=True, help="remove the domain's NVRAM file too")
+@pass_session
+def undefine(session, domain, managed_save, snapshots_metadata, nvram):
+    dom = session.domain(domain)
+    dom.undefine(managed_save=managed_save, snapshots_metadata=snapshots_metadata, nvram=nvram)
+    session.done(dom.name, f"Domain '{dom.name}' has been undefined", {"uuid": dom.uuid, "action": "undefined"})
+
+
+@command("autostart", help="""Start a domain when the host boots (--disable to stop doing so).
+
+\b
+Example:
+  virtctl autostart web1 --disable""")
+@domain_arg(completer="domain:persistent")
+@click.option("--disable", is_flag=True, help="disable autostarting")
+@pass_session
+def autostart(session, domain, disable):
+    dom = session.domain(domain)
+    dom.set_autostart(not disable)
+    word = "unmarked" if disable else "marked"
+    session.done(dom.name, f"Domain '{dom.name}' {word} as autostarted",
+                 {"uuid": dom.uuid, "autostart": not disable})
+
+
+@command("domrename", help="""Rename an inactive domain.
+
+\b
+Example:
+  virtctl domrename web1 web2""")
+@domain_arg(completer="domain:inactive")
+@positional("new-name", help="the new name")
+@pass_session
+def domrename(session, domain, new_name):
+    dom = session.domain(domain)
+    old = dom.name
+    dom.rename(new_name)
+    session.done(old, "Domain successfully renamed", {"uuid": dom.uuid, "new_name": new_name})
+
+
+def _size(text: str) -> int:
+    from virtctl.xml.units import parse_scaled
+
+    return parse_scaled(text, what="size")
+
+
+@command("setmem", help="""Change the memory a domain uses (its balloon), up to its maximum.
+
+SIZE is in KiB unless it has a unit: 512M, 2GiB, 1000000KB.
+
+\b
+Example:
+  virtctl setmem web1 1G --live""")
+@domain_arg()
+@positional("size", help="new memory size, as scaled integer (default KiB)")
+@live_config_current
+@pass_session
+def setmem(session, domain, size, config, live, current):
+    live, config = check_live_config(current, live, config)
+    kib = _size(size)
+    dom = session.domain(domain)
+    dom.set_memory(kib, live=live, config=config)
+    if session.json:
+        session.emit({"domain": dom.name, "memory_kib": kib, "result": "ok"})
+
+
+@command("setmaxmem", help="""Change the maximum memory of a domain.
+
+SIZE is in KiB unless it has a unit.  Most hypervisors allow this only
+for the persistent definition (--config) or an inactive domain.
+
+\b
+Example:
+  virtctl setmaxmem web1 4G --config""")
+@domain_arg()
+@positional("size", help="new maximum memory size, as scaled integer (default KiB)")
+@live_config_current
+@pass_session
+def setmaxmem(session, domain, size, config, live, current):
+    live, config = check_live_config(current, live, config)
+    kib = _size(size)
+    dom = session.domain(domain)
+    dom.set_max_memory(kib, live=live, config=config)
+    if session.json:
+        session.emit({"domain": dom.name, "max_memory_kib": kib, "result": "ok"})
+
+
+@command("setvcpus", help="""Change the number of virtual CPUs of a domain.
+
+\b
+Examples:
+  virtctl setvcpus web1 2 --config
+  virtctl setvcpus web1 8 --maximum --config""")
+@domain_arg()
+@positional("count", help="number of virtual CPUs")
+@click.option("--maximum", is_flag=True, help="set the maximum limit on the number of vCPUs")
+@live_config_current
+@click.option("--guest", is_flag=True, help="change the count from the guest's point of view")
+@click.option("--hotpluggable", is_flag=True, help="make the added vCPUs hot-unpluggable")
+@pass_session
+def setvcpus(session, domain, count, maximum, config, live, current, guest, hotpluggable):
+    live, config = check_live_config(current, live, config)
+    try:
+        n = int(count, 10)
+    except ValueError:
+        raise InvalidArg(f"Numeric value '{count}' for <count> option is malformed or out of range") from None
+    if n < 1 or n > 65535:
+        raise InvalidArg(f"Numeric value '{count}' for <count> option is malformed or out of range")
+    dom = session.domain(domain)
+    dom.set_vcpus(n, live=live, config=config, maximum=maximum, guest=guest, hotpluggable=hotpluggable)
+    if session.json:
+        session.emit({"domain": dom.name, "vcpus": n, "result": "ok"})

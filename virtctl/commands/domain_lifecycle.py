@@ -1,0 +1,130 @@
+"""Commands that change whether and how a domain runs: start, create,
+shutdown, reboot, reset, destroy (alias poweroff), suspend, resume."""
+from __future__ import annotations
+
+import click
+
+from virtctl.cli.options import command, domain_arg, positional
+from virtctl.cli.session import pass_session
+
+SHUTDOWN_MODES = click.Choice(["acpi", "agent", "initctl", "signal", "paravirt"])
+
+
+def _read_xml(path: str) -> str:
+    from virtctl.xml import xmlapi
+
+    return xmlapi.read_file(path).decode("utf-8", errors="surrogateescape")
+
+
+@command("start", help="""Start a defined (inactive) domain.
+
+\b
+Examples:
+  virtctl start web1
+  virtctl start web1 --paused""")
+@domain_arg(completer="domain:inactive", help="name of the inactive domain")
+@click.option("--paused", is_flag=True, help="leave the guest paused after start")
+@click.option("--autodestroy", is_flag=True, help="destroy the guest when virtctl's connection closes")
+@click.option("--bypass-cache", is_flag=True, help="avoid the file system cache when restoring")
+@click.option("--force-boot", is_flag=True, help="boot afresh, discarding any managed save state")
+@pass_session
+def start(session, domain, paused, autodestroy, bypass_cache, force_boot):
+    dom = session.domain(domain)
+    dom.start(paused=paused, autodestroy=autodestroy, bypass_cache=bypass_cache, force_boot=force_boot)
+    session.done(dom.name, f"Domain '{dom.name}' started", {"uuid": dom.uuid, "action": "started"})
+
+
+@command("create", help="""Create and start a transient domain from an XML file.
+
+The domain disappears when it stops; use 'define' then 'start' for one
+that persists.
+
+\b
+Example:
+  virtctl create guest.xml --paused""")
+@positional("file", help="file containing an XML domain description", completer="file")
+@click.option("--paused", is_flag=True, help="leave the guest paused after creation")
+@click.option("--autodestroy", is_flag=True, help="destroy the guest when virtctl's connection closes")
+@click.option("--validate", is_flag=True, help="validate the XML against the schema (always done)")
+@pass_session
+def create(session, file, paused, autodestroy, validate):
+    dom = session.conn.create_domain(_read_xml(file), source=file, paused=paused, autodestroy=autodestroy)
+    session.done(dom.name, f"Domain '{dom.name}' created from {file}",
+                 {"uuid": dom.uuid, "action": "created"})
+
+
+@command("shutdown", help="""Ask a running domain to power off (ACPI power button by default).
+
+The command returns once the request is delivered; the guest decides when
+to stop.
+
+\b
+Example:
+  virtctl shutdown web1""")
+@domain_arg(completer="domain:running")
+@click.option("--mode", type=SHUTDOWN_MODES, help="how to ask: acpi, agent, initctl, signal, paravirt")
+@pass_session
+def shutdown(session, domain, mode):
+    dom = session.domain(domain)
+    dom.shutdown(mode=mode)
+    session.done(dom.name, f"Domain '{dom.name}' is being shutdown", {"uuid": dom.uuid, "action": "shutdown"})
+
+
+@command("reboot", help="""Ask a running domain to reboot.
+
+\b
+Example:
+  virtctl reboot web1""")
+@domain_arg(completer="domain:running")
+@click.option("--mode", type=SHUTDOWN_MODES, help="how to ask: acpi, agent, initctl, signal, paravirt")
+@pass_session
+def reboot(session, domain, mode):
+    dom = session.domain(domain)
+    dom.reboot(mode=mode)
+    session.done(dom.name, f"Domain '{dom.name}' is being rebooted", {"uuid": dom.uuid, "action": "reboot"})
+
+
+@command("reset", help="""Reset a running domain at once, like pressing the reset button.
+
+The guest's operating system is not asked; unsaved data in it is lost.""")
+@domain_arg(completer="domain:running")
+@pass_session
+def reset(session, domain):
+    dom = session.domain(domain)
+    dom.reset()
+    session.done(dom.name, f"Domain '{dom.name}' was reset", {"uuid": dom.uuid, "action": "reset"})
+
+
+@command("destroy", help="""Power off a domain at once, like pulling the plug (alias: poweroff).
+
+Despite its name this destroys nothing: the definition and the disks are
+kept, and 'start' boots the domain again.  A transient domain disappears.
+
+\b
+Example:
+  virtctl destroy web1""")
+@domain_arg(completer="domain:active")
+@click.option("--graceful", is_flag=True, help="terminate gracefully (no SIGKILL)")
+@pass_session
+def destroy(session, domain, graceful):
+    dom = session.domain(domain)
+    dom.destroy(graceful=graceful)
+    session.done(dom.name, f"Domain '{dom.name}' destroyed", {"uuid": dom.uuid, "action": "destroyed"})
+
+
+@command("suspend", help="""Pause a running domain; it keeps its memory and resumes with 'resume'.""")
+@domain_arg(completer="domain:running")
+@pass_session
+def suspend(session, domain):
+    dom = session.domain(domain)
+    dom.suspend()
+    session.done(dom.name, f"Domain '{dom.name}' suspended", {"uuid": dom.uuid, "action": "suspended"})
+
+
+@command("resume", help="""Resume a paused domain.""")
+@domain_arg(completer="domain:paused")
+@pass_session
+def resume(session, domain):
+    dom = session.domain(domain)
+    dom.resume()
+    session.done(dom.name, f"Domain '{dom.name}' resumed", {"uuid": dom.uuid, "action": "resumed"})

@@ -1,0 +1,133 @@
+"""``list``: the domains, with virsh's filters and output forms."""
+from __future__ import annotations
+
+import click
+
+from virtctl.api.types import DomainState
+from virtctl.cli import output
+from virtctl.cli.options import command, exclusive
+from virtctl.cli.session import pass_session
+
+_FILTERS = [
+    ("inactive", "list inactive domains"),
+    ("all", "list inactive & active domains"),
+    ("transient", "list transient domains"),
+    ("persistent", "list persistent domains"),
+    ("with-snapshot", "list domains with existing snapshot"),
+    ("without-snapshot", "list domains without a snapshot"),
+    ("state-running", "list domains in running state"),
+    ("state-paused", "list domains in paused state"),
+    ("state-shutoff", "list domains in shutoff state"),
+    ("state-other", "list domains in other states"),
+    ("autostart", "list domains with autostart enabled"),
+    ("no-autostart", "list domains with autostart disabled"),
+    ("with-managed-save", "list domains with managed save state"),
+    ("without-managed-save", "list domains without managed save"),
+    ("uuid", "list uuid's only"),
+    ("name", "list domain names only"),
+    ("id", "list domain IDs only"),
+    ("table", "list table (default)"),
+    ("managed-save", "mark inactive domains with managed save state"),
+    ("title", "show domain title"),
+]
+
+
+def _sort_key(dom):
+    rec = dom.snapshot
+    # virsh: active domains by id first, then inactive ones by name (case-insensitive)
+    return (0, rec.id, "") if rec.id is not None else (1, 0, rec.name.lower())
+
+
+def _tri(yes: bool, no: bool) -> bool | None:
+    if yes and no:
+        return None
+    return True if yes else (False if no else None)
+
+
+def _list(session, o: dict):
+    exclusive(table=o["table"], name=o["name"])
+    exclusive(table=o["table"], uuid=o["uuid"])
+    exclusive(table=o["table"], id=o["id"])
+    active: bool | None = True
+    if o["inactive"]:
+        active = False
+    if o["all"]:
+        active = None
+    states = None
+    if o["state_running"] or o["state_paused"] or o["state_shutoff"] or o["state_other"]:
+        states = set()
+        if o["state_running"]:
+            states.add(DomainState.RUNNING)
+        if o["state_paused"]:
+            states.add(DomainState.PAUSED)
+        if o["state_shutoff"]:
+            states.add(DomainState.SHUTOFF)
+        if o["state_other"]:
+            states.update({DomainState.NOSTATE, DomainState.BLOCKED, DomainState.SHUTDOWN,
+                           DomainState.CRASHED, DomainState.PMSUSPENDED})
+    doms = session.conn.domains(
+        active=active,
+        persistent=_tri(o["persistent"], o["transient"]),
+        autostart=_tri(o["autostart"], o["no_autostart"]),
+        managed_save=_tri(o["with_managed_save"], o["without_managed_save"]),
+        has_snapshot=_tri(o["with_snapshot"], o["without_snapshot"]),
+        states=states,
+    )
+    return sorted(doms, key=_sort_key)
+
+
+def _state_text(rec, managed_save: bool) -> str:
+    if managed_save and rec.managed_save and rec.state == DomainState.SHUTOFF:
+        return "saved"
+    return rec.state.text
+
+
+def _options(f):
+    for name, helptext in reversed(_FILTERS):
+        f = click.option(f"--{name}", name.replace("-", "_"), is_flag=True, help=helptext)(f)
+    return f
+
+
+@command("list", help="""List domains.
+
+By default only running domains are listed; --all adds inactive ones.
+Filters combine (--all --persistent --state-running).
+
+\b
+Examples:
+  virtctl list --all
+  virtctl list --name --state-running
+  virtctl --json list --all""")
+@_options
+@pass_session
+def list_domains(session, **o):
+    doms = _list(session, o)
+    recs = [d.snapshot for d in doms]
+    if session.json:
+        session.emit({"domains": [r.to_json() for r in recs]})
+        return
+    if o["name"] or o["uuid"] or o["id"]:
+        lines = []
+        for r in recs:
+            if o["id"] and not (o["name"] or o["uuid"]) and r.id is None:
+                continue
+            parts = []
+            if o["uuid"]:
+                parts.append(r.uuid)
+            if o["id"]:
+                parts.append(str(r.id) if r.id is not None else "-")
+            if o["name"]:
+                parts.append(r.name)
+            lines.append(" ".join(parts))
+        session.print("".join(line + "\n" for line in lines), end="")
+        return
+    headers = ["Id", "Name", "State"]
+    rows = []
+    for r in recs:
+        row = [str(r.id) if r.id is not None else "-", r.name, _state_text(r, o["managed_save"])]
+        if o["title"]:
+            row.append(r.title.split("\n", 1)[0])
+        rows.append(row)
+    if o["title"]:
+        headers.append("Title")
+    session.print(output.table(headers, rows, header=not session.quiet), end="")
