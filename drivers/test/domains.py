@@ -89,6 +89,7 @@ class TestDomainDriver(DomainDriver):
     def _prepare(self, xml: str, source: str) -> DomainDef:
         definition = DomainDef.parse(xml, source=source)
         definition.normalize(arch=TEST_ARCH)
+        definition.name_interfaces("testnet")
         return definition
 
     def _check_unique(self, definition: DomainDef) -> TestDomain | None:
@@ -112,6 +113,7 @@ class TestDomainDriver(DomainDriver):
         for nd in node_domains:
             definition = nd.definition
             definition.normalize(arch=TEST_ARCH)
+            definition.name_interfaces("testnet")
             self._check_unique(definition)
             d = TestDomain(config=definition, persistent=not nd.transient,
                            managed_save=nd.managed_save)

@@ -87,6 +87,7 @@ def _node_domain(el, source: str, validate_domain: bool) -> NodeDomain:
         if isinstance(child.tag, str) and child.tag.startswith("{" + TEST_NS + "}"):
             hints[child.tag.split("}", 1)[1]] = child
             el.remove(child)
+    xmlapi.cleanup_namespaces(el)
     nd = NodeDomain(definition=DomainDef.parse(xmlapi.tostring(el), source=source,
                                                validate=validate_domain))
     if "runstate" in hints:

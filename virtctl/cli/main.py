@@ -110,20 +110,36 @@ def _click_error(name: str, exc) -> VirtError:
     return VirtError(exc.format_message(), code="USAGE")
 
 
-def run_command(session, argv: list[str]) -> int:
-    """Run one command (argv[0] is its name) and return its exit status."""
+def parse_command(session, argv: list[str]):
+    """Resolve and parse one command; raise VirtError(USAGE) on bad syntax.
+
+    As in virsh, a command string is parsed whole before anything runs, so
+    a typo in its third command runs none of them."""
     import click
 
     from virtctl.cli import tree
 
     name = argv[0]
-    group = tree.root()
-    cmd = group.get_command(None, name)
+    cmd = tree.root().get_command(None, name)
     if cmd is None:
-        return report_error(session, VirtError(f"unknown command: '{name}'", code="USAGE"))
+        raise VirtError(f"unknown command: '{name}'", code="USAGE")
+    try:
+        ctx = cmd.make_context(f"virtctl {name}", list(argv[1:]), obj=session)
+    except click.exceptions.Exit as exc:  # --help was printed
+        return name, None, exc.exit_code
+    except click.ClickException as exc:
+        raise _click_error(name, exc) from None
+    return name, ctx, 0
+
+
+def execute(session, name: str, ctx) -> int:
+    """Run one parsed command and return its exit status."""
+    import click
+
     status = ExitStatus.OK
     try:
-        cmd.main(args=argv[1:], prog_name=f"virtctl {name}", standalone_mode=False, obj=session)
+        with ctx:
+            ctx.command.invoke(ctx)
     except VirtError as exc:
         status = report_error(session, exc)
     except click.exceptions.Exit as exc:
@@ -132,7 +148,7 @@ def run_command(session, argv: list[str]) -> int:
         status = report_error(session, _click_error(name, exc))
     except click.exceptions.Abort:
         status = report_error(session, VirtError("aborted", code="OPERATION_FAILED"))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError):
         raise
     except Exception as exc:  # a bug: say so plainly, keep the shell alive
         if os.environ.get("VIRTCTL_DEBUG"):
@@ -146,14 +162,25 @@ def run_command(session, argv: list[str]) -> int:
     return int(status)
 
 
+def run_commands(session, commands: list[list[str]]) -> int:
+    """Parse all commands, then run them in order; the exit status is the
+    last command's, as in virsh."""
+    parsed = []
+    for argv in commands:
+        try:
+            parsed.append(parse_command(session, argv))
+        except VirtError as exc:
+            return report_error(session, exc)
+    status = 0
+    for name, ctx, early in parsed:
+        status = early if ctx is None else execute(session, name, ctx)
+    return status
+
+
 def run_string(session, text: str) -> int:
-    """Run a command string; the status is the last command's (as virsh)."""
     from virtctl.cli.split import split_commands
 
-    status = 0
-    for argv in split_commands(text):
-        status = run_command(session, argv)
-    return status
+    return run_commands(session, split_commands(text))
 
 
 def _run(opts: Options, session) -> int:
@@ -176,7 +203,7 @@ def _run(opts: Options, session) -> int:
         return status
     if len(opts.args) == 1:
         return run_string(session, opts.args[0])
-    return run_command(session, opts.args)
+    return run_commands(session, [opts.args])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,7 +23,8 @@ def table(headers: list[str], rows: list[list[str]], *, header: bool = True) -> 
     between columns; the last column is not padded; a dashed rule under the
     header as wide as all padded columns plus separators.  No trailing
     newline after the last row."""
-    widths = [display_width(h) for h in headers]
+    # virsh sizes columns by the header only when it prints one (-q does not)
+    widths = [display_width(h) if header else 0 for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], display_width(cell))

@@ -9,6 +9,7 @@ order, so that ``dumpxml`` reads like libvirt's.
 from __future__ import annotations
 
 import random
+import re
 import uuid as uuidlib
 from dataclasses import dataclass
 
@@ -56,6 +57,30 @@ def check_name(name: str | None, what: str = "domain") -> str:
     if len(name.encode("utf-8")) > NAME_MAX:
         raise XMLError(f"{what} name is longer than {NAME_MAX} bytes")
     return name
+
+
+_TARGET_RE = re.compile(r"^(fd|hd|vd|sd|xvd|ubd)([a-z]+)$")
+
+
+def target_index(dev: str) -> tuple[str, int]:
+    """Order key of a disk target name: ``vdb`` -> (``vd``, 1), ``sdaa`` -> (``sd``, 26)."""
+    m = _TARGET_RE.match(dev or "")
+    if not m:
+        return (dev or "", -1)
+    n = 0
+    for ch in m.group(2):
+        n = n * 26 + (ord(ch) - 96)
+    return m.group(1), n - 1
+
+
+def _disk_bus(d) -> str:
+    t = d.find("target")
+    return t.get("bus", "") if t is not None else ""
+
+
+def _disk_dev(d) -> str:
+    t = d.find("target")
+    return t.get("dev", "") if t is not None else ""
 
 
 def new_uuid() -> str:
@@ -139,6 +164,8 @@ class DomainDef:
         check_name(self.name)
         if self.root.find("memory") is None and self.root.find("maxMemory") is None:
             raise XMLError(f"{source}: /domain: missing required element <memory>")
+        if "\n" in self.title:
+            raise XMLError(f"{source}: /domain/title: a title cannot contain newlines")
         u = self.root.findtext("uuid")
         if u is not None:
             from virtctl.api.connection import canonical_uuid
@@ -330,7 +357,12 @@ class DomainDef:
         if vcpu is None:
             xmlapi.sub(r, "vcpu", {"placement": "static"}, "1")
         elif vcpu.get("placement") is None:
+            # libvirt writes placement first
+            attrs = dict(vcpu.attrib)
+            vcpu.attrib.clear()
             vcpu.set("placement", "static")
+            for k, v in attrs.items():
+                vcpu.set(k, v)
         os_el = r.find("os")
         if os_el is None:
             os_el = xmlapi.sub(r, "os")
@@ -352,6 +384,43 @@ class DomainDef:
                 xmlapi.sub(el, "mac", {"address": new_mac()}, index=0)
         self._order_top()
         self._order_devices()
+        self._order_disks()
+
+    def name_interfaces(self, prefix: str) -> None:
+        """Give each interface without a target device the first unused
+        ``PREFIXn`` (libvirt's test driver does this with ``testnet``)."""
+        ifaces = self.root.findall("devices/interface")
+        used = {t.get("dev") for t in self.root.findall("devices/interface/target")}
+        n = 0
+        for el in ifaces:
+            if el.find("target") is not None:
+                continue
+            while f"{prefix}{n}" in used:
+                n += 1
+            used.add(f"{prefix}{n}")
+            anchor = el.find("source")
+            if anchor is None:
+                anchor = el.find("mac")
+            index = list(el).index(anchor) + 1 if anchor is not None else 0
+            xmlapi.sub(el, "target", {"dev": f"{prefix}{n}"}, index=index)
+
+    def _order_disks(self) -> None:
+        """Disks of one bus sorted by target name (hda < hdb < hdaa), as
+        libvirt keeps them; the slots each bus occupies stay where they are."""
+        disks = self.root.findall("devices/disk")
+        by_bus: dict[str, list] = {}
+        for d in disks:
+            by_bus.setdefault(_disk_bus(d), []).append(d)
+        ordered = {b: iter(sorted(g, key=lambda d: target_index(_disk_dev(d)))) for b, g in by_bus.items()}
+        wanted = [next(ordered[_disk_bus(d)]) for d in disks]
+        if wanted == disks:
+            return
+        dev = self.root.find("devices")
+        first = list(dev).index(disks[0])
+        for d in disks:
+            dev.remove(d)
+        for i, d in enumerate(wanted):
+            dev.insert(first + i, d)
 
     def _order_top(self) -> None:
         _stable_order(self.root, TOP_ORDER)

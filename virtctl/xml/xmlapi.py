@@ -129,6 +129,11 @@ def xpath(el: Element, expr: str):
         raise XMLError(f"invalid XPath expression '{expr}': {exc}") from None
 
 
+def cleanup_namespaces(el: Element) -> None:
+    """Drop namespace declarations no element or attribute uses any more."""
+    etree.cleanup_namespaces(el)
+
+
 def path_of(el: Element) -> str:
     """An XPath locating ``el`` from the root, e.g. /domain/devices/disk[2]/target."""
     return el.getroottree().getpath(el)
@@ -148,9 +153,9 @@ def _esc_text(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _esc_attr(s: str) -> str:
-    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("'", "&apos;").replace('"', "&quot;"))
+def _esc_attr(s: str, quote: str = "'") -> str:
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return s.replace("'", "&apos;") if quote == "'" else s
 
 
 def _qname(el: Element, name: str) -> str:
@@ -163,16 +168,16 @@ def _qname(el: Element, name: str) -> str:
     return local
 
 
-def _format(el: Element, indent: int, out: list[str]) -> None:
+def _format(el: Element, indent: int, out: list[str], q: str = "'") -> None:
     pad = "  " * indent
     parent = el.getparent()
     inherited = parent.nsmap if parent is not None else {}
     decls = "".join(
-        f" xmlns{':' + p if p else ''}='{_esc_attr(u)}'"
+        f" xmlns{':' + p if p else ''}={q}{_esc_attr(u, q)}{q}"
         for p, u in el.nsmap.items() if inherited.get(p) != u
     )
     tag = _qname(el, el.tag)
-    attrs = decls + "".join(f" {_qname(el, k)}='{_esc_attr(v)}'" for k, v in el.attrib.items())
+    attrs = decls + "".join(f" {_qname(el, k)}={q}{_esc_attr(v, q)}{q}" for k, v in el.attrib.items())
     children = [c for c in el if is_element(c)]
     text = el.text or ""
     if not children:
@@ -186,7 +191,7 @@ def _format(el: Element, indent: int, out: list[str]) -> None:
         return
     out.append(f"{pad}<{tag}{attrs}>")
     for c in children:
-        _format(c, indent + 1, out)
+        _format(c, indent + 1, out, q)
     out.append(f"{pad}</{tag}>")
 
 
@@ -200,8 +205,14 @@ def tostring(el: Element, indent: int = 0) -> str:
 
 def tostring_xpath_result(value) -> str:
     """Format one result of :func:`xpath` for ``dumpxml --xpath``."""
+    # as libxml2 dumps nodes (double quotes), which is what virsh prints
     if is_element(value):
-        return tostring(value).rstrip("\n")
+        out: list[str] = []
+        _format(value, 0, out, '"')
+        return "\n".join(out)
+    if getattr(value, "is_attribute", False):
+        return f' {value.attrname}="{_esc_attr(str(value), chr(34))}"'
+
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
