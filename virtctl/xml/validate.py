@@ -491,6 +491,7 @@ class _Allowed:
 class _Model:
     def __init__(self, grammar: _Grammar):
         self.g = grammar
+        self.narrowed_by: set[tuple[str, str]] = set()  # (attribute, value) that chose branches
 
     # the start: element patterns for the root
     def root_patterns(self) -> list[_Node]:
@@ -606,9 +607,12 @@ class _Model:
             match = all(_norm(inst.get(a, "\0")) in vals for a, vals in d.items())
             scored.append((b, d, match))
         if any(d for _, d, _ in scored):
-            matching = [b for b, d, m in scored if d and m]
+            matching = [(b, d) for b, d, m in scored if d and m]
             if matching:
-                return matching + [b for b, d, m in scored if not d]
+                for _, d in matching:
+                    for a in d:
+                        self.narrowed_by.add((a, _norm(inst.get(a, ""))))
+                return [b for b, _ in matching]
         return branches
 
     # what is required
@@ -761,12 +765,22 @@ class _Diagnoser:
     def check(self, el, patterns: list[_Node]) -> bool:
         """Report what is wrong with ``el``; True if something was found."""
         before = len(self.out)
+        self.model.narrowed_by = set()
         allowed = self.model.allowed(patterns, el)
+        form = ", ".join(f"{a}='{v}'" for a, v in sorted(self.model.narrowed_by))
+        everything = None
         # attributes
         for name, value in el.attrib.items():
             vals = allowed.attrs.get(name)
             if vals is None:
-                if not allowed.any_attr:
+                if allowed.any_attr:
+                    continue
+                if form and everything is None:
+                    everything = self.model.allowed(patterns, None)
+                if form and name in everything.attrs:
+                    self.add(el, name, f"attribute '{xmlapi.qname_of(el, name)}' is not allowed "
+                                       f"with {form}")
+                else:
                     self.add(el, name, f"unknown attribute '{xmlapi.qname_of(el, name)}'")
                 continue
             if vals.constrained and not vals.ok(value):
