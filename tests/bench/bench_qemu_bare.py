@@ -64,12 +64,19 @@ def ms(seconds: float) -> str:
 
 
 def median_time(fn, runs: int) -> float:
-    times = []
+    return interleaved([fn], runs)[0]
+
+
+def interleaved(fns, runs: int) -> list[float]:
+    """Median time of each of ``fns``, run in turn (A B C A B C ...) so that
+    load from other processes on the machine hits all of them alike."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
 
 
 def run_ok(argv: list[str]) -> None:
@@ -146,10 +153,11 @@ def import_costs(runs: int) -> list[tuple[str, str]]:
             cum[m.group(4)] = int(m.group(2))
     rows = [("importtime cumulative: qemu.qmp", f"{cum.get('qemu.qmp', 0) / 1000:8.1f} ms"),
             ("  of which asyncio", f"{cum.get('asyncio', 0) / 1000:8.1f} ms")]
-    py_pass = median_time(lambda: run_ok([PY, "-c", "pass"]), runs)
-    py_raw = median_time(lambda: run_ok(
-        [PY, "-c", f"import sys; sys.path.insert(0, {str(TESTS)!r}); import qmp_raw"]), runs)
-    py_qmp = median_time(lambda: run_ok([PY, "-c", "from qemu.qmp import QMPClient"]), runs)
+    py_pass, py_raw, py_qmp = interleaved([
+        lambda: run_ok([PY, "-c", "pass"]),
+        lambda: run_ok([PY, "-c", f"import sys; sys.path.insert(0, {str(TESTS)!r}); "
+                        "import qmp_raw"]),
+        lambda: run_ok([PY, "-c", "from qemu.qmp import QMPClient"])], runs)
     rows += [("python -c pass", ms(py_pass)),
              ("python -c 'import qmp_raw'", ms(py_raw)),
              ("python -c 'from qemu.qmp import QMPClient'", ms(py_qmp)),
@@ -169,10 +177,12 @@ def qmp_costs(sock: Path, runs: int) -> list[tuple[str, str]]:
         finally:
             await c.disconnect()
 
-    one_qmp = median_time(lambda: run_ok([PY, "-c", QEMU_QMP_ONESHOT, str(sock)]), runs)
-    one_raw = median_time(lambda: run_ok([PY, "-c", RAW_ONESHOT, str(sock), str(TESTS)]), runs)
-    in_qmp = median_time(lambda: asyncio.run(qemu_qmp_once()), runs * 2)
-    in_raw = median_time(lambda: qmp_command(str(sock), "query-status"), runs * 2)
+    one_qmp, one_raw = interleaved([
+        lambda: run_ok([PY, "-c", QEMU_QMP_ONESHOT, str(sock)]),
+        lambda: run_ok([PY, "-c", RAW_ONESHOT, str(sock), str(TESTS)])], runs)
+    in_qmp, in_raw = interleaved([
+        lambda: asyncio.run(qemu_qmp_once()),
+        lambda: qmp_command(str(sock), "query-status")], runs * 2)
     return [("one-shot process, qemu.qmp QMPClient", ms(one_qmp)),
             ("one-shot process, qmp_raw", ms(one_raw)),
             ("in-process connect+query-status, qemu.qmp", ms(in_qmp)),
