@@ -1,0 +1,199 @@
+"""Hostile XML through the hardened parser (xmlapi.parse / parse_file) and
+the validator: each gives an XMLError with a clear message, never a hang, a
+file read or a crash."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from virtctl.errors import XMLError
+from virtctl.xml import validate as V
+from virtctl.xml import xmlapi
+
+MINIMAL = """<domain type='kvm'>
+  <name>demo</name>
+  <memory>1024</memory>
+  <os><type>hvm</type></os>
+  {extra}
+</domain>
+"""
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<domain type='kvm'><name>&lol9;</name></domain>
+"""
+
+REFUSED = "DOCTYPE and entity declarations are not allowed"
+
+
+def _raises(data, source="<input>") -> str:
+    with pytest.raises(XMLError) as exc:
+        xmlapi.parse(data, source=source)
+    assert exc.value.code == "XML_ERROR"
+    return exc.value.message
+
+
+def test_minimal_is_valid():
+    V.validate(xmlapi.parse(MINIMAL.format(extra="")))
+
+
+def test_billion_laughs():
+    assert _raises(BILLION_LAUGHS, "lol.xml") == f"lol.xml: {REFUSED}"
+
+
+def test_external_entity_file():
+    data = (b'<?xml version="1.0"?>\n<!DOCTYPE domain [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
+            b"<domain type='kvm'><name>&x;</name></domain>\n")
+    assert _raises(data) == f"<input>: {REFUSED}"
+
+
+def test_external_dtd():
+    data = (b'<?xml version="1.0"?>\n<!DOCTYPE domain SYSTEM "http://example.invalid/domain.dtd">\n'
+            b"<domain type='kvm'><name>x</name></domain>\n")
+    assert _raises(data) == f"<input>: {REFUSED}"
+
+
+def test_doctype_lowercase_and_parameter_entity():
+    data = b'<!doctype domain [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]><domain/>'
+    assert _raises(data) == f"<input>: {REFUSED}"
+
+
+def test_entity_on_a_fifo(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    data = (f'<!DOCTYPE domain [<!ENTITY x SYSTEM "file://{fifo}">]>\n'
+            "<domain type='kvm'><name>&x;</name></domain>\n")
+    assert _raises(data) == f"<input>: {REFUSED}"  # refused before anything opens the FIFO
+    # and the FIFO itself is not a document
+    with pytest.raises(XMLError) as exc:
+        xmlapi.parse_file(str(fifo))
+    assert exc.value.message == f"'{fifo}' is not a regular file"
+
+
+def test_xinclude_is_not_processed_and_is_rejected():
+    extra = ('<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="/etc/passwd" '
+             'parse="text"/>')
+    text = MINIMAL.format(extra=extra)
+    root = xmlapi.parse(text)
+    assert "root:" not in xmlapi.tostring(root)  # nothing was included
+    with pytest.raises(XMLError) as exc:
+        V.validate(root, source="xi.xml", text=text)
+    assert exc.value.message == "xi.xml:5:3: /domain/xi:include: unknown element <xi:include> in <domain>"
+
+
+def test_ten_mib_plus_one_byte(tmp_path):
+    data = b"<domain>" + b" " * (xmlapi.MAX_BYTES + 1 - len(b"<domain></domain>")) + b"</domain>"
+    assert len(data) == xmlapi.MAX_BYTES + 1
+    assert _raises(data, "big.xml") == (
+        f"big.xml: document is {xmlapi.MAX_BYTES + 1} bytes, larger than the limit of "
+        f"{xmlapi.MAX_BYTES} bytes")
+    path = tmp_path / "big.xml"
+    path.write_bytes(data)
+    with pytest.raises(XMLError) as exc:
+        xmlapi.parse_file(str(path))
+    assert exc.value.message == (
+        f"{path}: file is {xmlapi.MAX_BYTES + 1} bytes, larger than the limit of {xmlapi.MAX_BYTES} bytes")
+
+
+def test_exactly_ten_mib_is_read(tmp_path):
+    # (one text node stays under libxml2's own 10,000,000-byte limit)
+    head = MINIMAL.format(extra="<description>").encode()
+    tail = b"</description>\n</domain>\n"
+    body = head.replace(b"\n</domain>\n", b"")
+    text = b"x" * 9_000_000
+    pad = b" " * (xmlapi.MAX_BYTES - len(body) - len(text) - len(tail))
+    data = body + text + tail[:-len(b"</domain>\n")] + pad + b"</domain>\n"
+    assert len(data) == xmlapi.MAX_BYTES
+    root = xmlapi.parse(data)
+    V.validate(root)
+
+
+def test_fifty_megabytes_refused(tmp_path):
+    path = tmp_path / "huge.xml"
+    with open(path, "wb") as f:  # sparse: refused from its size, never read
+        f.write(b"<domain>")
+        f.truncate(50 * 1000 * 1000)
+    with pytest.raises(XMLError) as exc:
+        xmlapi.parse_file(str(path))
+    assert "larger than the limit" in exc.value.message
+    with pytest.raises(XMLError) as exc:
+        xmlapi.parse(b"<domain>" + b"x" * (50 * 1000 * 1000) + b"</domain>", source="huge")
+    assert exc.value.message.startswith("huge: document is 50000017 bytes, larger than the limit")
+
+
+def test_deep_nesting():
+    depth = 100_000
+    data = "<domain>" + "<a>" * depth + "</a>" * depth + "</domain>"
+    msg = _raises(data, "deep.xml")
+    assert msg.startswith("deep.xml:1:") and "malformed XML" in msg
+    assert "depth" in msg.lower()
+
+
+def test_moderate_nesting_in_unknown_element_is_rejected_by_schema():
+    extra = "<devices>" + "<x>" * 200 + "</x>" * 200 + "</devices>"
+    root = xmlapi.parse(MINIMAL.format(extra=extra))
+    with pytest.raises(XMLError) as exc:
+        V.validate(root, source="n.xml")
+    assert exc.value.message == "n.xml:5: /domain/devices/x: unknown element <x> in <devices>"
+
+
+def test_deep_nesting_in_metadata_is_free_form_but_bounded():
+    extra = "<metadata>" + "<a:x xmlns:a='urn:a'>" * 200 + "</a:x>" * 200 + "</metadata>"
+    V.validate(xmlapi.parse(MINIMAL.format(extra=extra)))
+
+
+def test_truncated_document():
+    text = MINIMAL.format(extra="<devices><disk type='file'>")[:-30]
+    msg = _raises(text, "cut.xml")
+    assert msg.startswith("cut.xml:") and "malformed XML" in msg
+
+
+def test_invalid_utf8():
+    data = "<domain type='kvm'><name>caf\u00e9</name></domain>".encode("latin-1")
+    msg = _raises(data, "latin.xml")
+    assert msg.startswith("latin.xml:1:") and "malformed XML" in msg
+    assert "UTF-8" in msg or "encoding" in msg.lower()
+
+
+def test_empty_and_blank_documents():
+    assert _raises(b"") == "<input>: document is empty"
+    assert _raises(b"  \n ") == "<input>: document is empty"
+
+
+def test_wrong_root_element():
+    root = xmlapi.parse("<html><body/></html>")
+    with pytest.raises(XMLError) as exc:
+        V.validate(root)
+    assert exc.value.message == (
+        "unknown root element <html> (expected one of: <domain>, <network>, <pool>, <volume>, "
+        "<domainsnapshot>, <node>)")
+    with pytest.raises(XMLError) as exc:
+        V.validate(xmlapi.parse("<network><name>n</name></network>"), "domain", source="x.xml")
+    assert exc.value.message == (
+        "x.xml:1: /network: wrong root element <network> (expected <domain> for a domain document)")
+
+
+def test_processing_instructions_and_comments_are_dropped():
+    text = "<?xml-stylesheet href='x'?><!-- c --><domain type='kvm'><?pi x?><name>a</name><os><type>hvm</type></os></domain>"
+    root = xmlapi.parse(text)
+    V.validate(root)
+    assert "<?" not in xmlapi.tostring(root) and "<!--" not in xmlapi.tostring(root)
+
+
+def test_unknown_namespace_element_rejected():
+    extra = "<evil:thing xmlns:evil='urn:evil'/>"
+    with pytest.raises(XMLError) as exc:
+        V.validate(xmlapi.parse(MINIMAL.format(extra=extra)), source="ns.xml")
+    assert exc.value.message == "ns.xml:5: /domain/evil:thing: unknown element <evil:thing> in <domain>"
