@@ -121,10 +121,12 @@ def problems(root, kind: str | None = None, source: str = "<input>",
                             f"wrong root element <{xmlapi.qname_of(root)}> "
                             f"(expected <{expected_root}> for a {kind} document)")]
     schemas = _Schemas.get(kind)
-    if xmlapi.relaxng_valid(schemas.full(), root):
-        return []
-    raw = xmlapi.relaxng_errors(schemas.full(), root)
-    found = _Diagnoser(schemas, loc, source).run(root, raw)
+    # a compiled schema keeps its last error log: one validation at a time per kind
+    with schemas.lock:
+        if xmlapi.relaxng_valid(schemas.full(), root):
+            return []
+        raw = xmlapi.relaxng_errors(schemas.full(), root)
+        found = _Diagnoser(schemas, loc, source).run(root, raw)
     return found[:MAX_PROBLEMS]
 
 
@@ -219,10 +221,6 @@ class _Grammar:
         self.defines: dict[str, list[_Node]] = {}  # name -> alternative bodies (lists of nodes)
         self.start: list[_Node] = []
         self._load(path, self.defines, self.start, set())
-        for bodies in self.defines.values():
-            for body in bodies:
-                if len(body) == 1 and body[0].kind == "element":
-                    pass
         for name, bodies in self.defines.items():
             if len(bodies) == 1 and len(bodies[0]) == 1 and bodies[0][0].kind == "element":
                 bodies[0][0].define = name
@@ -263,6 +261,7 @@ class _Schemas:
         self._full = None
         self._subs: dict[str, object] = {}
         self._grammar: _Grammar | None = None
+        self.lock = threading.RLock()
 
     @classmethod
     def get(cls, kind: str) -> "_Schemas":
