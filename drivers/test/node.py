@@ -109,7 +109,7 @@ def load(data: str | bytes, source: str) -> NodeConfig:
         raise XMLError(f"{source}: expected a <node> document, found <{root.tag}>")
     from virtctl.xml import validate
 
-    validate.validate(root, "node", source=source)
+    validate.validate(root, "node", source=source, text=data)
     base_dir = os.path.dirname(os.path.abspath(source)) if source.startswith("/") else os.getcwd()
     conf = NodeConfig(info=_node_info(root, source))
     for el in root:

@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import VIRSH
+from vtest_paths import VIRSH
 
 pytestmark = [pytest.mark.virsh, pytest.mark.skipif(VIRSH is None, reason="virsh not installed")]
 

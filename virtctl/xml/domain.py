@@ -151,7 +151,7 @@ class DomainDef:
         if validate:
             from virtctl.xml import validate as v
 
-            v.validate(root, "domain", source=source)
+            v.validate(root, "domain", source=source, text=text)
         d = cls(root)
         d.check(source)
         return d

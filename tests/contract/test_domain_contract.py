@@ -1,0 +1,198 @@
+"""The driver contract: what every driver must do, through the public API.
+
+Parametrised over drivers; today the test driver.  The QEMU driver joins by
+adding a fixture that yields a connection and a valid domain XML for it.
+"""
+from __future__ import annotations
+
+import pytest
+
+import virtctl
+from virtctl.api.types import DomainState
+from virtctl.errors import InvalidArg, NoDomain, NotSupported, OperationDenied, OperationInvalid, VirtError, XMLError
+
+XML = """<domain type='{type}'>
+  <name>{name}</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>2</vcpu>
+  <os><type>hvm</type></os>
+</domain>
+"""
+
+
+@pytest.fixture(params=["test"])
+def driver(request):
+    if request.param == "test":
+        conn = virtctl.open("test:///default")
+        yield conn, "test"
+        conn.close()
+
+
+def _define(conn, dtype, name="c1"):
+    return conn.define_domain(XML.format(type=dtype, name=name))
+
+
+def test_define_lookup_undefine(driver):
+    conn, dtype = driver
+    dom = _define(conn, dtype)
+    assert conn.lookup_domain("c1") == dom
+    assert conn.domain_by_uuid(dom.uuid) == dom
+    assert conn.domain_by_name("c1").uuid == dom.uuid
+    rec = dom.info()
+    assert (rec.state, rec.persistent, rec.id) == (DomainState.SHUTOFF, True, None)
+    assert rec.max_memory_kib == 65536 and rec.vcpus == 2
+    dom.undefine()
+    with pytest.raises(NoDomain):
+        dom.info()
+    with pytest.raises(NoDomain) as e:
+        conn.lookup_domain("c1")
+    assert e.value.code == "NO_DOMAIN" and e.value.exit_status == 3
+
+
+def test_lifecycle_and_reasons(driver):
+    conn, dtype = driver
+    dom = _define(conn, dtype)
+    dom.start()
+    rec = dom.info()
+    assert rec.state == DomainState.RUNNING and rec.reason_text == "booted" and rec.id is not None
+    with pytest.raises(OperationInvalid):
+        dom.start()
+    dom.suspend()
+    assert (dom.info().state, dom.info().reason_text) == (DomainState.PAUSED, "user")
+    dom.resume()
+    assert (dom.info().state, dom.info().reason_text) == (DomainState.RUNNING, "unpaused")
+    dom.destroy()
+    rec = dom.info()
+    assert (rec.state, rec.reason_text, rec.id) == (DomainState.SHUTOFF, "destroyed", None)
+    for op in (dom.destroy, dom.suspend, dom.resume, dom.reset, dom.reboot):
+        with pytest.raises(OperationInvalid) as e:
+            op()
+        assert e.value.code == "OPERATION_INVALID"
+    dom.start(paused=True)
+    assert dom.info().state == DomainState.PAUSED
+    dom.destroy()
+
+
+def test_transient_domain_disappears(driver):
+    conn, dtype = driver
+    dom = conn.create_domain(XML.format(type=dtype, name="t1"))
+    rec = dom.info()
+    assert rec.persistent is False and rec.state == DomainState.RUNNING
+    with pytest.raises(OperationInvalid):
+        dom.set_autostart(True)
+    dom.destroy()
+    with pytest.raises(NoDomain):
+        dom.info()
+
+
+def test_domains_filters_are_one_snapshot(driver):
+    conn, dtype = driver
+    a = _define(conn, dtype, "fa")
+    b = _define(conn, dtype, "fb")
+    b.start()
+    b.suspend()
+    names = lambda doms: sorted(d.name for d in doms)  # noqa: E731
+    assert "fa" in names(conn.domains(active=False))
+    assert "fb" in names(conn.domains(active=True))
+    assert names(conn.domains(states=[DomainState.PAUSED])) == ["fb"]
+    a.set_autostart(True)
+    assert names(conn.domains(autostart=True)) == ["fa"]
+    assert all(d.snapshot.persistent for d in conn.domains(persistent=True))
+
+
+def test_duplicates_refused(driver):
+    conn, dtype = driver
+    dom = _define(conn, dtype, "dup")
+    with pytest.raises(VirtError) as e:
+        _define(conn, dtype, "dup")  # same name, new UUID
+    assert e.value.code == "OPERATION_FAILED"
+    other = XML.format(type=dtype, name="dup2").replace("<name>", f"<uuid>{dom.uuid}</uuid><name>")
+    with pytest.raises(VirtError) as e:
+        conn.define_domain(other)  # same UUID, other name
+    assert e.value.code == "OPERATION_FAILED"
+    assert [d.name for d in conn.domains() if d.uuid == dom.uuid] in ([], ["dup"])
+
+
+@pytest.mark.parametrize("bad", [
+    "<domain type='test'><name>a/b</name><memory>1</memory><os><type>hvm</type></os></domain>",
+    "<domain type='test'><name>..</name><memory>1</memory><os><type>hvm</type></os></domain>",
+    "<domain type='test'><name>-x</name><memory>1</memory><os><type>hvm</type></os></domain>",
+    "<domain type='test'><name>a\x01b</name><memory>1</memory><os><type>hvm</type></os></domain>",
+    "<domain type='test'><name>x</name><uuid>not-a-uuid</uuid><memory>1</memory><os><type>hvm</type></os></domain>",
+    "<domain type='test'><name>x</name><memory>1</memory><os><type>hvm</type></os><bogus/></domain>",
+    "<network><name>x</name></network>",
+    "<domain",
+])
+def test_bad_xml_defines_nothing(driver, bad):
+    conn, _ = driver
+    before = [(d.uuid, d.name) for d in conn.domains()]
+    with pytest.raises(XMLError) as e:
+        conn.define_domain(bad)
+    assert e.value.code == "XML_ERROR" and e.value.exit_status == 5
+    assert [(d.uuid, d.name) for d in conn.domains()] == before
+
+
+def test_memory_and_vcpus(driver):
+    conn, dtype = driver
+    dom = _define(conn, dtype, "mem")
+    with pytest.raises(InvalidArg):
+        dom.set_memory(-1)
+    with pytest.raises(InvalidArg):
+        dom.set_memory(2**70)
+    with pytest.raises(InvalidArg):
+        dom.set_memory(10**9)  # above the maximum
+    dom.set_memory(32768)
+    assert dom.info().memory_kib == 32768
+    dom.set_max_memory(16384)
+    assert (dom.info().max_memory_kib, dom.info().memory_kib) == (16384, 16384)
+    dom.set_vcpus(1)
+    assert dom.vcpu_count().config_current == 1
+    with pytest.raises(InvalidArg):
+        dom.set_vcpus(3)
+    dom.start()
+    with pytest.raises(OperationInvalid):
+        dom.set_max_memory(8192)
+    assert dom.vcpu_count().live_current == 1
+    dom.destroy()
+
+
+def test_rename(driver):
+    conn, dtype = driver
+    dom = _define(conn, dtype, "r1")
+    dom.rename("r2")
+    assert conn.lookup_domain("r2").uuid == dom.uuid
+    dom.start()
+    with pytest.raises(OperationInvalid):
+        dom.rename("r3")
+    dom.destroy()
+
+
+def test_readonly_connection_refuses_changes(driver):
+    conn, dtype = driver
+    ro = virtctl.open(conn.uri, readonly=True)
+    dom = ro.lookup_domain("test")
+    assert dom.info().name == "test"
+    for op in (lambda: dom.destroy(), lambda: ro.define_domain(XML.format(type=dtype, name="x")),
+               lambda: dom.set_autostart(True), lambda: dom.xml(security_info=True)):
+        with pytest.raises(OperationDenied) as e:
+            op()
+        assert e.value.code == "OPERATION_DENIED"
+
+
+def test_unsupported_option_is_typed(driver):
+    conn, dtype = driver
+    dom = _define(conn, dtype, "ns")
+    if dtype == "test":
+        with pytest.raises(NotSupported) as e:
+            dom.set_vcpus(1, guest=True)
+        assert e.value.code == "NOT_SUPPORTED" and "test" in e.value.message
+
+
+def test_lookup_order(driver):
+    """id first, then UUID, then name (documented in the README)."""
+    conn, dtype = driver
+    running_id = str(conn.lookup_domain("test").info().id)
+    named = conn.define_domain(XML.format(type=dtype, name=running_id))
+    assert conn.lookup_domain(running_id).name == "test"  # the id wins
+    conn.lookup_domain("test").destroy()
+    assert conn.lookup_domain(running_id) == named  # no such id any more: the name
