@@ -386,6 +386,9 @@ def build_guest(cache_dir: Path | None = None) -> Guest:
         fcntl.flock(lockf, fcntl.LOCK_EX)
         if _complete(final):
             return _guest(final)
+        # We hold the lock: any .build-* left is from a build that was killed.
+        for stale in cache_dir.glob(".build-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_dir))
         try:
             dl = tmp / "dl"
@@ -425,6 +428,13 @@ def build_guest(cache_dir: Path | None = None) -> Guest:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
+            # Keep this build and the one before it (another checkout may
+            # still use that); drop older ones (~70 MB each).
+            others = sorted((d for d in cache_dir.glob("linux-image-*")
+                             if d != final and d.is_dir()),
+                            key=lambda d: d.stat().st_mtime)
+            for old in others[:-1]:
+                shutil.rmtree(old, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
