@@ -44,6 +44,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "nodeinfo": ("host", "nodeinfo", HOST),
     "uri": ("host", "uri", HOST),
     "version": ("host", "version", HOST),
+    "edit": ("xml_tools", "edit", DOMAIN_MGMT),
+    "validate": ("xml_tools", "validate_cmd", XML_GROUP),
     "echo": ("builtin", "echo", SELF),
     "help": ("builtin", "help_cmd", SELF),
 }

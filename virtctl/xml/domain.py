@@ -163,7 +163,8 @@ class DomainDef:
         """Semantic checks the schema cannot make."""
         check_name(self.name)
         if self.root.find("memory") is None and self.root.find("maxMemory") is None:
-            raise XMLError(f"{source}: /domain: missing required element <memory>")
+            raise XMLError(f"{source}: /domain: missing required element <memory> "
+                           f"(the memory size must be given)")
         if "\n" in self.title:
             raise XMLError(f"{source}: /domain/title: a title cannot contain newlines")
         u = self.root.findtext("uuid")
