@@ -14,6 +14,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 
 from virtctl.errors import InvalidArg, XMLError
+from virtctl.xml import model_parts as parts
 from virtctl.xml import xmlapi
 from virtctl.xml.units import to_kib
 
@@ -342,6 +343,38 @@ class DomainDef:
                 mac=mac.get("address") if mac is not None else None,
             ))
         return out
+
+    # --- the rest, as typed views (virtctl/xml/model_parts.py) -------------------
+    @property
+    def os(self):
+        return parts.read_os(self.root)
+
+    @property
+    def features(self) -> dict[str, dict[str, str]]:
+        return parts.read_features(self.root)
+
+    @property
+    def clock(self):
+        return parts.read_clock(self.root)
+
+    @property
+    def cpu(self):
+        return parts.read_cpu(self.root)
+
+    @property
+    def lifecycle(self) -> dict[str, str]:
+        """``on_poweroff``/``on_reboot``/``on_crash`` with libvirt's defaults."""
+        return parts.read_lifecycle(self.root)
+
+    @property
+    def metadata(self):
+        """The ``<metadata>`` element (foreign-namespace children), or None."""
+        return self.root.find("metadata")
+
+    def devices_of(self, kind: str) -> list:
+        """Typed views of ``<devices>/<kind>`` (controller, serial, console,
+        channel, graphics, video, input, memballoon, rng, ...)."""
+        return parts.read_devices(self.root, kind)
 
     # --- normalisation ------------------------------------------------------------
     def normalize(self, *, arch: str = "x86_64") -> None:
