@@ -45,6 +45,7 @@ class TestDomainDriver(DomainDriver):
 
     def __init__(self):
         self._doms: dict[str, TestDomain] = {}  # by UUID, in definition order
+        self._names: dict[str, str] = {}  # name -> UUID (keeps uniqueness checks O(1))
         self._next_id = 1
 
     # --- helpers ------------------------------------------------------------
@@ -76,7 +77,7 @@ class TestDomainDriver(DomainDriver):
 
     def _shutoff_state(self, uuid: str, d: TestDomain, reason: str) -> None:
         if d.live is not None and not d.persistent:
-            del self._doms[uuid]  # a transient domain is gone when it stops
+            self._remove(uuid)  # a transient domain is gone when it stops
             return
         d.live, d.id = None, None
         d.state, d.reason = DomainState.SHUTOFF, _reason(DomainState.SHUTOFF, reason)
@@ -102,11 +103,18 @@ class TestDomainDriver(DomainDriver):
                 raise OperationFailed(
                     f"operation failed: domain '{existing.current.name}' is already defined with uuid {uuid}")
             return existing
-        for other_uuid, other in self._doms.items():
-            if other.current.name == name or other.config.name == name:
-                raise OperationFailed(
-                    f"operation failed: domain '{name}' already exists with uuid {other_uuid}")
+        other_uuid = self._names.get(name)
+        if other_uuid is not None:
+            raise OperationFailed(f"operation failed: domain '{name}' already exists with uuid {other_uuid}")
         return None
+
+    def _add(self, d: TestDomain) -> None:
+        self._doms[d.config.uuid] = d
+        self._names[d.config.name] = d.config.uuid
+
+    def _remove(self, uuid: str) -> None:
+        d = self._doms.pop(uuid)
+        self._names.pop(d.current.name, None)
 
     # --- bulk loading (node files) ------------------------------------------------
     def load(self, node_domains) -> None:
@@ -117,7 +125,7 @@ class TestDomainDriver(DomainDriver):
             self._check_unique(definition)
             d = TestDomain(config=definition, persistent=not nd.transient,
                            managed_save=nd.managed_save)
-            self._doms[definition.uuid] = d
+            self._add(d)
             if nd.runstate != DomainState.SHUTOFF:
                 self._start_state(d)
             # as libvirt: the initial state carries reason 0 ("unknown")
@@ -152,7 +160,7 @@ class TestDomainDriver(DomainDriver):
         existing = self._check_unique(definition)
         if existing is None:
             d = TestDomain(config=definition)
-            self._doms[definition.uuid] = d
+            self._add(d)
         else:
             existing.config = definition
             existing.persistent = True
@@ -169,7 +177,7 @@ class TestDomainDriver(DomainDriver):
         d.managed_save = False
         d.autostart = False
         if d.id is None:
-            del self._doms[uuid]
+            self._remove(uuid)
         else:
             d.persistent = False  # it goes away when it stops
 
@@ -183,11 +191,12 @@ class TestDomainDriver(DomainDriver):
             raise OperationInvalid("Requested operation is not valid: cannot rename active domain")
         if not d.persistent:
             raise OperationInvalid("Requested operation is not valid: cannot rename a transient domain")
-        for other_uuid, other in self._doms.items():
-            if other_uuid != uuid and other.current.name == new_name:
-                raise OperationInvalid(
-                    f"Requested operation is not valid: domain with name '{new_name}' already exists")
+        if self._names.get(new_name, uuid) != uuid:
+            raise OperationInvalid(
+                f"Requested operation is not valid: domain with name '{new_name}' already exists")
+        del self._names[d.config.name]
         d.config.name = new_name
+        self._names[new_name] = uuid
         return self.get(uuid)
 
     def set_autostart(self, uuid: str, *, enabled: bool) -> None:
@@ -209,7 +218,7 @@ class TestDomainDriver(DomainDriver):
             d = existing
         else:
             d = TestDomain(config=definition, persistent=False)
-            self._doms[definition.uuid] = d
+            self._add(d)
         self._start_state(d)
         if paused:
             d.state, d.reason = DomainState.PAUSED, _reason(DomainState.PAUSED, "user")
