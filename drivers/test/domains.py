@@ -15,7 +15,7 @@ from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_numbe
 from virtctl.drivers.base import DomainDriver
 from virtctl.errors import InvalidArg, NoDomain, OperationFailed, OperationInvalid
 from virtctl.xml import xmlapi
-from virtctl.xml.domain import DomainDef, check_name
+from virtctl.xml.domain import DomainDef, check_name, new_uuid
 
 TEST_ARCH = "i686"  # libvirt's test driver fills this arch, and so do we
 
@@ -69,14 +69,23 @@ class TestDomainDriver(DomainDriver):
                                 "enforcing": True}},
         )
 
+    def _live(self, d: TestDomain) -> DomainDef | None:
+        """The live definition, made from the persistent one on first need
+        (while it is not made, the domain runs exactly its persistent
+        definition).  Call before changing ``config`` of an active domain."""
+        if d.id is not None and d.live is None:
+            d.live = self._normalized(d.config).copy()
+            d.live._normalized = True
+        return d.live
+
     def _start_state(self, d: TestDomain, reason: str = "booted") -> None:
-        d.live = d.config.copy()
+        d.live = None  # made lazily by _live()
         d.id = self._next_id
         self._next_id += 1
         d.state, d.reason = DomainState.RUNNING, _reason(DomainState.RUNNING, reason)
 
     def _shutoff_state(self, uuid: str, d: TestDomain, reason: str) -> None:
-        if d.live is not None and not d.persistent:
+        if not d.persistent:
             self._remove(uuid)  # a transient domain is gone when it stops
             return
         d.live, d.id = None, None
@@ -87,11 +96,18 @@ class TestDomainDriver(DomainDriver):
         if d.id is None:
             raise OperationInvalid("Requested operation is not valid: domain is not running")
 
-    def _prepare(self, xml: str, source: str) -> DomainDef:
-        definition = DomainDef.parse(xml, source=source)
-        definition.normalize(arch=TEST_ARCH)
-        definition.name_interfaces("testnet")
+    @staticmethod
+    def _normalized(definition: DomainDef) -> DomainDef:
+        """Fill defaults once, on first need: loading 10,000 domains from a
+        node file must not pay for formatting each of them."""
+        if not getattr(definition, "_normalized", False):
+            definition.normalize(arch=TEST_ARCH)
+            definition.name_interfaces("testnet")
+            definition._normalized = True
         return definition
+
+    def _prepare(self, xml: str, source: str) -> DomainDef:
+        return self._normalized(DomainDef.parse(xml, source=source))
 
     def _check_unique(self, definition: DomainDef) -> TestDomain | None:
         """libvirt's rule: same UUID = same domain (name must match); a name
@@ -120,8 +136,8 @@ class TestDomainDriver(DomainDriver):
     def load(self, node_domains) -> None:
         for nd in node_domains:
             definition = nd.definition
-            definition.normalize(arch=TEST_ARCH)
-            definition.name_interfaces("testnet")
+            if definition.uuid is None:
+                definition.uuid = new_uuid()
             self._check_unique(definition)
             d = TestDomain(config=definition, persistent=not nd.transient,
                            managed_save=nd.managed_save)
@@ -140,7 +156,7 @@ class TestDomainDriver(DomainDriver):
 
     def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False) -> str:
         d = self._get(uuid)
-        definition = d.config if inactive else d.current
+        definition = self._normalized(d.config if inactive or d.id is None else self._live(d))
         if d.id is not None and not inactive:
             root = xmlapi.copy(definition.root)
             root.set("id", str(d.id))
@@ -149,7 +165,7 @@ class TestDomainDriver(DomainDriver):
 
     def vcpu_count(self, uuid: str) -> VcpuCount:
         d = self._get(uuid)
-        live = d.live
+        live = self._live(d)
         return VcpuCount(config_maximum=d.config.max_vcpus, config_current=d.config.vcpus,
                          live_maximum=live.max_vcpus if live else None,
                          live_current=live.vcpus if live else None)
@@ -162,6 +178,7 @@ class TestDomainDriver(DomainDriver):
             d = TestDomain(config=definition)
             self._add(d)
         else:
+            self._live(existing)  # the running domain keeps what it started with
             existing.config = definition
             existing.persistent = True
         return self.get(definition.uuid)
@@ -236,7 +253,7 @@ class TestDomainDriver(DomainDriver):
             d.state, d.reason = DomainState.PAUSED, _reason(DomainState.PAUSED, "user")
 
     def _lifecycle_action(self, uuid: str, d: TestDomain, tag: str) -> None:
-        action = (d.current.root.findtext(tag) or "destroy").strip()
+        action = d.current.lifecycle[tag]
         if action in ("restart", "rename-restart"):
             d.state, d.reason = DomainState.RUNNING, _reason(DomainState.RUNNING, "booted")
         else:
@@ -287,6 +304,7 @@ class TestDomainDriver(DomainDriver):
         if config and not d.persistent:
             raise OperationInvalid("Requested operation is not valid: cannot change persistent config of a transient domain")
         out = []
+        self._live(d)
         if live:
             out.append(d.live)
         if config:

@@ -88,8 +88,12 @@ def _node_domain(el, source: str, validate_domain: bool) -> NodeDomain:
             hints[child.tag.split("}", 1)[1]] = child
             el.remove(child)
     xmlapi.cleanup_namespaces(el)
-    nd = NodeDomain(definition=DomainDef.parse(xmlapi.tostring(el), source=source,
-                                               validate=validate_domain))
+    if validate_domain:
+        definition = DomainDef.parse(xmlapi.tostring(el), source=source)
+    else:  # validated with its node: take the element itself, no re-parse
+        definition = DomainDef(el)
+        definition.check(source)
+    nd = NodeDomain(definition=definition)
     if "runstate" in hints:
         text = (hints["runstate"].text or "").strip()
         try:
@@ -112,11 +116,13 @@ def load(data: str | bytes, source: str) -> NodeConfig:
     validate.validate(root, "node", source=source, text=data)
     base_dir = os.path.dirname(os.path.abspath(source)) if source.startswith("/") else os.getcwd()
     conf = NodeConfig(info=_node_info(root, source))
-    for el in root:
+    for el in list(root):
         if not xmlapi.is_element(el):
             continue
         if el.tag == "domain":
             obj, src = _resolve(el, base_dir, source)
+            if obj is el:
+                root.remove(el)  # the definition owns its element from now on
             # inline domains were validated with the node; files are validated on their own
             conf.domains.append(_node_domain(obj, src, validate_domain=obj is not el))
         elif el.tag in ("network", "pool", "interface", "device"):

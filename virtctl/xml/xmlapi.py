@@ -118,7 +118,10 @@ def sub(parent: Element, tag: str, attrib: dict | None = None, text: str | None 
 
 
 def copy(el: Element) -> Element:
-    return parse(tostring(el))
+    """A deep copy of ``el`` as the root of its own tree."""
+    import copy as _copy
+
+    return _copy.deepcopy(el)
 
 
 def xpath(el: Element, expr: str):
