@@ -196,3 +196,11 @@ def test_lookup_order(driver):
     assert conn.lookup_domain(running_id).name == "test"  # the id wins
     conn.lookup_domain("test").destroy()
     assert conn.lookup_domain(running_id) == named  # no such id any more: the name
+
+
+def test_builtin_default_node_is_valid():
+    """test:///default skips validating its own constant; prove it is valid."""
+    from virtctl.drivers.test.default_node import DEFAULT_NODE_XML
+    from virtctl.xml import validate, xmlapi
+
+    validate.validate(xmlapi.parse(DEFAULT_NODE_XML), "node", text=DEFAULT_NODE_XML)

@@ -14,7 +14,6 @@ import uuid as uuidlib
 from dataclasses import dataclass
 
 from virtctl.errors import InvalidArg, XMLError
-from virtctl.xml import model_parts as parts
 from virtctl.xml import xmlapi
 from virtctl.xml.units import to_kib
 
@@ -347,24 +346,24 @@ class DomainDef:
     # --- the rest, as typed views (virtctl/xml/model_parts.py) -------------------
     @property
     def os(self):
-        return parts.read_os(self.root)
+        return _parts().read_os(self.root)
 
     @property
     def features(self) -> dict[str, dict[str, str]]:
-        return parts.read_features(self.root)
+        return _parts().read_features(self.root)
 
     @property
     def clock(self):
-        return parts.read_clock(self.root)
+        return _parts().read_clock(self.root)
 
     @property
     def cpu(self):
-        return parts.read_cpu(self.root)
+        return _parts().read_cpu(self.root)
 
     @property
     def lifecycle(self) -> dict[str, str]:
         """``on_poweroff``/``on_reboot``/``on_crash`` with libvirt's defaults."""
-        return parts.read_lifecycle(self.root)
+        return _parts().read_lifecycle(self.root)
 
     @property
     def metadata(self):
@@ -374,7 +373,7 @@ class DomainDef:
     def devices_of(self, kind: str) -> list:
         """Typed views of ``<devices>/<kind>`` (controller, serial, console,
         channel, graphics, video, input, memballoon, rng, ...)."""
-        return parts.read_devices(self.root, kind)
+        return _parts().read_devices(self.root, kind)
 
     # --- normalisation ------------------------------------------------------------
     def normalize(self, *, arch: str = "x86_64") -> None:
@@ -463,6 +462,13 @@ class DomainDef:
         dev = self.root.find("devices")
         if dev is not None:
             _stable_order(dev, DEVICE_ORDER)
+
+
+def _parts():
+    # imported on first use: its dataclasses cost ~10 ms that `list` never needs
+    from virtctl.xml import model_parts
+
+    return model_parts
 
 
 def _stable_order(parent, order: list[str]) -> None:
