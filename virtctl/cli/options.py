@@ -10,14 +10,56 @@ from __future__ import annotations
 
 import click
 
+# What a value can be completed with (virtctl.cli.complete knows each one):
+#   "domain:all|active|inactive|running|paused|persistent"  live domain names,
+#   filtered by state;  "file"  a file name;  "command"  a virtctl command;
+#   "uri"  a connection URI;  "none"  nothing to offer (free text, a number).
+# A click.Choice type needs no completer: its choices are offered.
+COMPLETERS = ("domain:all", "domain:active", "domain:inactive", "domain:running", "domain:paused",
+              "domain:persistent", "file", "command", "uri", "none")
 
-class PositionalOption(click.Option):
-    """An option that may also be given as a bare word, in order."""
+
+class CompletableOption(click.Option):
+    """A click option that says how its value is completed."""
 
     def __init__(self, *args, completer: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.positional = True
         self.completer = completer
+
+
+class PositionalOption(CompletableOption):
+    """An option that may also be given as a bare word, in order."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.positional = True
+
+
+class CompletableArgument(click.Argument):
+    """A click argument (e.g. a variadic one) that says how it is completed."""
+
+    def __init__(self, *args, completer: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.completer = completer
+
+
+def option(*decls, completer: str | None = None, **kwargs):
+    """``click.option`` with a ``completer`` (see COMPLETERS)."""
+    return click.option(*decls, cls=CompletableOption, completer=completer, **kwargs)
+
+
+def argument(*decls, completer: str | None = None, **kwargs):
+    """``click.argument`` with a ``completer`` (see COMPLETERS)."""
+    return click.argument(*decls, cls=CompletableArgument, completer=completer, **kwargs)
+
+
+def completer_of(param) -> str | None:
+    """How ``param``'s value is completed: its completer, "choice" for a
+    click.Choice, None when it declares nothing (a flag needs nothing)."""
+    c = getattr(param, "completer", None)
+    if c is None and isinstance(param.type, click.Choice):
+        return "choice"
+    return c
 
 
 class VirshCommand(click.Command):

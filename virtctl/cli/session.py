@@ -24,6 +24,7 @@ class Session:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     interactive: bool = False
+    quit_requested: bool = False  # set by `quit`; the shell leaves after the line
     _conn: object = None
 
     # --- connection -------------------------------------------------------------

@@ -48,11 +48,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("xml_tools", "validate_cmd", XML_GROUP),
     "echo": ("builtin", "echo", SELF),
     "help": ("builtin", "help_cmd", SELF),
+    "connect": ("builtin", "connect", SELF),
+    "shell": ("builtin", "shell", SELF),
+    "quit": ("builtin", "quit_cmd", SELF),
 }
 
 # alias -> command; aliases are listed in help beside their command
 ALIASES: dict[str, str] = {
     "poweroff": "destroy",
+    "exit": "quit",
 }
 
 GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, XML_GROUP, SELF]

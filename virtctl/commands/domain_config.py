@@ -66,7 +66,7 @@ def autostart(session, domain, disable):
 Example:
   virtctl domrename web1 web2""")
 @domain_arg(completer="domain:inactive")
-@positional("new-name", help="the new name")
+@positional("new-name", help="the new name", completer="none")
 @pass_session
 def domrename(session, domain, new_name):
     dom = session.domain(domain)
@@ -89,7 +89,7 @@ SIZE is in KiB unless it has a unit: 512M, 2GiB, 1000000KB.
 Example:
   virtctl setmem web1 1G --live""")
 @domain_arg()
-@positional("size", help="new memory size, as scaled integer (default KiB)")
+@positional("size", help="new memory size, as scaled integer (default KiB)", completer="none")
 @live_config_current
 @pass_session
 def setmem(session, domain, size, config, live, current):
@@ -110,7 +110,7 @@ for the persistent definition (--config) or an inactive domain.
 Example:
   virtctl setmaxmem web1 4G --config""")
 @domain_arg()
-@positional("size", help="new maximum memory size, as scaled integer (default KiB)")
+@positional("size", help="new maximum memory size, as scaled integer (default KiB)", completer="none")
 @live_config_current
 @pass_session
 def setmaxmem(session, domain, size, config, live, current):
@@ -129,7 +129,7 @@ Examples:
   virtctl setvcpus web1 2 --config
   virtctl setvcpus web1 8 --maximum --config""")
 @domain_arg()
-@positional("count", help="number of virtual CPUs")
+@positional("count", help="number of virtual CPUs", completer="none")
 @click.option("--maximum", is_flag=True, help="set the maximum limit on the number of vCPUs")
 @live_config_current
 @click.option("--guest", is_flag=True, help="change the count from the guest's point of view")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from virtctl.cli import output
-from virtctl.cli.options import check_live_config, command, domain_arg, exclusive, live_config_current
+from virtctl.cli.options import check_live_config, command, domain_arg, exclusive, live_config_current, option
 from virtctl.cli.session import pass_session
 from virtctl.errors import OperationInvalid
 
@@ -103,7 +103,7 @@ Examples:
 @click.option("--security-info", is_flag=True, help="include security sensitive information")
 @click.option("--update-cpu", is_flag=True, help="update guest CPU according to host CPU (accepted, no effect)")
 @click.option("--migratable", is_flag=True, help="provide XML suitable for migrations (accepted, no effect)")
-@click.option("--xpath", metavar="EXPR", help="print the results of an XPath expression instead")
+@option("--xpath", metavar="EXPR", help="print the results of an XPath expression instead", completer="none")
 @click.option("--wrap", is_flag=True, help="wrap the --xpath results in a <nodes> element")
 @pass_session
 def dumpxml(session, domain, inactive, security_info, update_cpu, migratable, xpath, wrap):

@@ -1,0 +1,508 @@
+"""The one completion engine: the interactive shell and the bash, zsh and
+fish scripts all ask it.
+
+The engine is pure: given the words of a command line, the word under the
+cursor and a metadata provider (the live objects and their states), it
+returns candidates.  It never talks to a hypervisor itself, so it is tested
+from plain fake metadata::
+
+    meta = Metadata.from_dict({"domains": [{"name": "web1", "state": "shut-off"}]})
+    complete(["start"], "w", meta).values()        # ['web1']
+
+What a value completes to is declared on the option (``completer=``, see
+``virtctl.cli.options.COMPLETERS``) or follows from a ``click.Choice`` type.
+virsh's positional-or-option forms are understood: bare words fill the
+positional options in order, exactly as ``VirshCommand.parse_args`` does.
+
+``main_complete`` is the hidden ``virtctl __complete`` entry the shell
+scripts call at TAB time; it imports only what the answer needs (the one
+command module, and a connection only when domain names are wanted).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+# --- metadata: what the engine knows about live objects ------------------------------
+
+
+@dataclass(frozen=True)
+class DomainMeta:
+    name: str
+    state: str  # a DomainState key: running, idle, paused, in-shutdown, shut-off, ...
+    persistent: bool = True
+
+
+# state keys (virtctl.api.types.DomainState.key) per completer filter
+_INACTIVE = {"shut-off", "no-state"}
+_RUNNING = {"running", "idle"}
+_PAUSED = {"paused", "pmsuspended"}
+
+KNOWN_URIS = ("test:///default", "qemu:///session", "qemu:///system")
+
+
+class Metadata:
+    """Live objects for completion.  ``domains`` may be a list or a callable
+    returning one (evaluated on first use: a one-shot completion connects
+    only if it needs names)."""
+
+    def __init__(self, domains: Iterable[DomainMeta] | Callable[[], Iterable[DomainMeta]] = (),
+                 uri: str | None = None):
+        self._domains = domains
+        self.uri = uri
+
+    @property
+    def domains(self) -> list[DomainMeta]:
+        if callable(self._domains):
+            try:
+                self._domains = list(self._domains())
+            except Exception:  # no connection: nothing to offer, never an error at TAB time
+                self._domains = []
+        return list(self._domains)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Metadata":
+        """``{"uri": ..., "domains": [{"name", "state", "persistent"}]}``."""
+        return cls([DomainMeta(d["name"], d.get("state", "running"), d.get("persistent", True))
+                    for d in data.get("domains", [])], uri=data.get("uri"))
+
+    @classmethod
+    def from_connection(cls, conn) -> "Metadata":
+        """One consistent listing of ``conn``'s domains."""
+        return cls([DomainMeta(d.snapshot.name, d.snapshot.state.key, d.snapshot.persistent)
+                    for d in conn.domains()], uri=conn.uri)
+
+
+EMPTY = Metadata()
+
+# --- command specs: the click tree, reduced to what completion needs --------------------
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    names: tuple[str, ...]
+    takes_value: bool
+    positional: bool
+    completer: str | None  # see options.COMPLETERS, or "choice"
+    choices: tuple[str, ...]
+    help: str
+    metavar: str
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    help: str
+    options: tuple[OptionSpec, ...]
+    variadic: OptionSpec | None = None  # a nargs=-1 argument
+
+    @property
+    def positionals(self) -> list[OptionSpec]:
+        return [o for o in self.options if o.positional]
+
+    def option(self, name: str) -> OptionSpec | None:
+        for o in self.options:
+            if name in o.names:
+                return o
+        return None
+
+
+def spec_of(cmd) -> CommandSpec:
+    """A click command as a CommandSpec."""
+    import click
+
+    from virtctl.cli.options import completer_of
+
+    options, variadic = [], None
+    for p in cmd.params:
+        choices = tuple(p.type.choices) if isinstance(p.type, click.Choice) else ()
+        if isinstance(p, click.Option):
+            takes = not (p.is_flag or p.count)
+            metavar = p.metavar or (p.name or "").upper()
+            options.append(OptionSpec(tuple(o for o in p.opts if o.startswith("--")) or tuple(p.opts), takes,
+                                      bool(getattr(p, "positional", False)), completer_of(p), choices,
+                                      p.help or "", metavar))
+        elif isinstance(p, click.Argument) and p.nargs == -1:
+            variadic = OptionSpec((p.name or "",), True, True, completer_of(p), choices, "",
+                                  (p.name or "").upper())
+    return CommandSpec(cmd.name or "", cmd.get_short_help_str(limit=70), tuple(options), variadic)
+
+
+class CommandSource:
+    """The commands completion knows: names with one-line help, and specs.
+    The default reads virtctl's command table, importing a command's module
+    only when its spec is asked for."""
+
+    def names(self) -> dict[str, str]:
+        from virtctl.cli import tree
+        from virtctl.commands import ALIASES
+
+        out = {n: spec_of(c).help for n, c in tree.all_commands().items()}
+        for alias, target in ALIASES.items():
+            out[alias] = f"alias of {target}"
+        return dict(sorted(out.items()))
+
+    def names_only(self) -> list[str]:
+        from virtctl.commands import ALIASES, COMMANDS
+
+        return sorted([*COMMANDS, *ALIASES])
+
+    def get(self, name: str) -> CommandSpec | None:
+        from virtctl.cli import tree
+
+        cmd = tree.root().get_command(None, name)
+        return None if cmd is None else spec_of(cmd)
+
+
+class CachedCommandSource(CommandSource):
+    """Specs built once (the shell asks at every TAB)."""
+
+    def __init__(self):
+        self._names: dict[str, str] | None = None
+        self._specs: dict[str, CommandSpec | None] = {}
+
+    def names(self) -> dict[str, str]:
+        if self._names is None:
+            self._names = super().names()
+        return self._names
+
+    def get(self, name: str) -> CommandSpec | None:
+        if name not in self._specs:
+            self._specs[name] = super().get(name)
+        return self._specs[name]
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    value: str
+    help: str = ""
+
+
+@dataclass
+class Completions:
+    candidates: list[Candidate] = field(default_factory=list)
+    files: bool = False  # also offer file names (the caller lists them)
+
+    def values(self) -> list[str]:
+        return [c.value for c in self.candidates]
+
+
+def _matching(items: Iterable[tuple[str, str]], incomplete: str, prefix: str = "") -> list[Candidate]:
+    seen, out = set(), []
+    for value, help_ in items:
+        if value.startswith(incomplete) and value not in seen:
+            seen.add(value)
+            out.append(Candidate(prefix + value, help_))
+    return out
+
+
+# --- the engine ----------------------------------------------------------------------------
+
+
+def _domains(meta: Metadata, which: str) -> list[tuple[str, str]]:
+    out = []
+    for d in meta.domains:
+        ok = {"all": True,
+              "active": d.state not in _INACTIVE,
+              "inactive": d.state in _INACTIVE,
+              "running": d.state in _RUNNING,
+              "paused": d.state in _PAUSED,
+              "persistent": d.persistent}.get(which, True)
+        if ok:
+            out.append((d.name, d.state.replace("-", " ") + ("" if d.persistent else ", transient")))
+    return sorted(out)
+
+
+def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: CommandSource,
+                   prefix: str = "") -> Completions:
+    """Candidates for the value of ``opt``."""
+    c = opt.completer
+    if c == "choice" or (c is None and opt.choices):
+        return Completions(_matching(((v, "") for v in opt.choices), incomplete, prefix))
+    if c and c.startswith("domain:"):
+        return Completions(_matching(_domains(meta, c.split(":", 1)[1]), incomplete, prefix))
+    if c == "command":
+        return Completions(_matching(commands.names().items(), incomplete, prefix))
+    if c == "uri":
+        uris = [(u, "current connection" if u == meta.uri else "") for u in
+                ([meta.uri] if meta.uri else []) + list(KNOWN_URIS)]
+        return Completions(_matching(uris, incomplete, prefix))
+    if c == "file":
+        return Completions([], files=True)
+    return Completions()
+
+
+def _option_candidates(spec: CommandSpec, given: set[str], incomplete: str) -> list[Candidate]:
+    items = []
+    for o in spec.options:
+        if given.intersection(o.names):
+            continue
+        desc = o.help
+        if o.takes_value:
+            desc = f"<{o.metavar.lower()}> {desc}".strip()
+        items.extend((n, desc) for n in o.names if n.startswith("--"))
+    if "--help".startswith(incomplete) and len(incomplete) >= 3:
+        items.append(("--help", "show this command's help"))
+    return _matching(items, incomplete)
+
+
+def complete(words: list[str], incomplete: str, meta: Metadata = EMPTY,
+             commands: CommandSource | None = None) -> Completions:
+    """Candidates for ``incomplete``, the word under the cursor, after the
+    complete ``words`` of one command (``words[0]`` is the command name;
+    ``[]`` means the cursor is on the command name)."""
+    commands = commands or CommandSource()
+    if not words:
+        return Completions(_matching(commands.names().items(), incomplete))
+    spec = commands.get(words[0])
+    if spec is None:
+        return Completions()
+    # Replay virsh's parse (options.VirshCommand.parse_args) over the words before the cursor.
+    given: set[str] = set()
+    bare = 0
+    pending: OptionSpec | None = None  # an option waiting for its value
+    after_dashes = False
+    for a in words[1:]:
+        if pending is not None:
+            pending = None
+            continue
+        if after_dashes or a == "-" or not a.startswith("-") or (spec.variadic and not a.startswith("--")):
+            bare += 1
+        elif a == "--":
+            after_dashes = True
+        else:
+            name = a.split("=", 1)[0]
+            o = spec.option(name)
+            if o is not None:
+                given.update(o.names)
+                if o.takes_value and "=" not in a:
+                    pending = o
+    if pending is not None:
+        return complete_value(pending, incomplete, meta, commands)
+    if not after_dashes and incomplete.startswith("--") and "=" in incomplete:
+        name, _, value = incomplete.partition("=")
+        o = spec.option(name)
+        if o is None or not o.takes_value:
+            return Completions()
+        return complete_value(o, value, meta, commands, prefix=name + "=")
+    if not after_dashes and incomplete.startswith("-") and incomplete != "-":
+        return Completions(_option_candidates(spec, given, incomplete))
+    # a bare word: the next positional option not given by name, in order
+    free = [o for o in spec.positionals if not given.intersection(o.names)]
+    if bare < len(free):
+        return complete_value(free[bare], incomplete, meta, commands)
+    if spec.variadic is not None:
+        return complete_value(spec.variadic, incomplete, meta, commands)
+    if incomplete == "" and not after_dashes:
+        return Completions(_option_candidates(spec, given, incomplete))
+    return Completions()
+
+
+# --- global options (before the command) ------------------------------------------------
+
+GLOBAL_OPTIONS = [
+    (("-c", "--connect"), True, "hypervisor connection URI"),
+    (("-r", "--readonly"), False, "connect read-only"),
+    (("-q", "--quiet"), False, "quiet mode"),
+    (("-j", "--json"), False, "print data and errors as JSON"),
+    (("-v", "--version"), False, "print virtctl's version and exit"),
+    (("-h", "--help"), False, "print the usage and exit"),
+]
+
+
+def split_global(argv: list[str]) -> tuple[str | None, bool, list[str], bool]:
+    """(uri, readonly, rest, value_pending) from the words after ``virtctl``;
+    tolerant of anything (it runs on half-typed lines)."""
+    uri, readonly, i = None, False, 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return uri, readonly, argv[i + 1:], False
+        if not a.startswith("-") or a == "-":
+            break
+        if a in ("-c", "--connect"):
+            if i + 1 >= len(argv):
+                return uri, readonly, [], True
+            uri = argv[i + 1]
+            i += 2
+            continue
+        if a.startswith("--connect="):
+            uri = a.split("=", 1)[1]
+        elif a.startswith("-c") and len(a) > 2:
+            uri = a[2:]
+        elif a in ("-r", "--readonly"):
+            readonly = True
+        i += 1
+    return uri, readonly, argv[i:], False
+
+
+def complete_argv(argv: list[str], incomplete: str, meta: Metadata = EMPTY,
+                  commands: CommandSource | None = None) -> Completions:
+    """Completion for a whole ``virtctl`` command line: global options,
+    then one command (``argv`` excludes the program name)."""
+    commands = commands or CommandSource()
+    _uri, _ro, rest, pending = split_global(argv)
+    if pending:
+        return complete_value(OptionSpec(("--connect",), True, False, "uri", (), "", "URI"),
+                              incomplete, meta, commands)
+    if not rest:
+        if incomplete.startswith("--connect="):
+            return complete_value(OptionSpec(("--connect",), True, False, "uri", (), "", "URI"),
+                                  incomplete.split("=", 1)[1], meta, commands, prefix="--connect=")
+        if incomplete.startswith("-"):
+            items = [(n, h) for names, _v, h in GLOBAL_OPTIONS for n in names]
+            return Completions(_matching(items, incomplete))
+    return complete(rest, incomplete, meta, commands)
+
+
+# --- virsh-rule tokenizing of a partial line (the interactive shell) ----------------------
+
+
+def split_partial(text: str) -> tuple[list[str], str, int] | None:
+    """Split the text before the cursor with virsh's rules (split.py) into
+    the words of the *last* command, the word under the cursor (unquoted)
+    and the offset where that word starts in ``text``.  None when the
+    cursor is inside a comment."""
+    words: list[str] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and (text[i] in " \t" or (text[i] == "\\" and i + 1 < n and text[i + 1] == "\n")):
+            i += 2 if text[i] == "\\" else 1
+        if i >= n:
+            return words, "", n
+        c = text[i]
+        if c in ";\n":
+            words = []
+            i += 1
+            continue
+        if c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            if i >= n:
+                return None
+            continue
+        start, arg = i, []
+        single = double = False
+        while i < n:
+            c = text[i]
+            if not single and not double and c in " \t;\n":
+                break
+            if not double and c == "'":
+                single = not single
+            elif not single and c == "\\":
+                i += 1
+                if i < n and text[i] != "\n":
+                    arg.append(text[i])
+            elif not single and c == '"':
+                double = not double
+            else:
+                arg.append(c)
+            i += 1
+        if i >= n:
+            return words, "".join(arg), start
+        words.append("".join(arg))
+
+
+def quote_virsh(value: str) -> str:
+    """``value`` as one word under virsh's rules."""
+    if value and not any(ch in value for ch in " \t\n;#'\"\\"):
+        return value
+    return "'" + value.replace("'", "'\\''") + "'" if "'" not in value else '"' + \
+        value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# --- the hidden `virtctl __complete` entry ---------------------------------------------------
+
+_BASH_SPECIAL = set(" \t\n\"'\\$`;&|<>()*?[]!{}~#=")
+
+
+def _shell_tokens(line: str) -> tuple[list[str], str]:
+    """POSIX-shell split of a partial command line: (words, current word)."""
+    import shlex
+
+    ends_blank = line[-1:] in (" ", "\t") and not line.endswith("\\ ")
+    for tail in ("", '"', "'"):
+        try:
+            toks = shlex.split(line + tail)
+            break
+        except ValueError:
+            continue
+    else:
+        toks = line.split()
+    if ends_blank or not toks:
+        return toks, ""
+    return toks[:-1], toks[-1]
+
+
+def _lazy_domains(uri: str | None) -> Callable[[], list[DomainMeta]]:
+    def load() -> list[DomainMeta]:
+        from virtctl.api.connection import Connection
+        from virtctl.uri import resolve
+
+        with Connection(resolve(uri), readonly=True) as conn:
+            return Metadata.from_connection(conn).domains
+    return load
+
+
+def main_complete(args: list[str], out=None) -> int:
+    """``virtctl __complete [--format plain|bash|zsh|fish] [--line L --cur C] -- WORD... CUR``
+
+    Prints a mode line (``:values``, or ``:files`` when file names should be
+    offered too), then one candidate per line (``value<TAB>help`` for zsh,
+    fish and plain).  ``--line`` (bash) gives the raw line before the cursor
+    and ``--cur`` bash's idea of the current word (it breaks words at ``:``
+    and ``=``): candidates are trimmed to replace just that."""
+    import sys
+
+    out = out or sys.stdout
+    fmt, line, cur, words = "plain", None, None, []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            words = args[i + 1:]
+            break
+        if a in ("--format", "--line", "--cur") and i + 1 < len(args):
+            if a == "--format":
+                fmt = args[i + 1]
+            elif a == "--line":
+                line = args[i + 1]
+            else:
+                cur = args[i + 1]
+            i += 2
+            continue
+        i += 1
+    if line is not None:
+        toks, incomplete = _shell_tokens(line)
+        argv = toks[1:]
+    else:
+        argv, incomplete = words[:-1], (words[-1] if words else "")
+    uri, _ro, _rest, _p = split_global(argv)
+    meta = Metadata(_lazy_domains(uri), uri=uri)
+    try:
+        result = complete_argv(argv, incomplete, meta)
+    except Exception:  # a TAB must never print a traceback
+        if os.environ.get("VIRTCTL_DEBUG"):
+            raise
+        result = Completions()
+    lines = [":files" if result.files else ":values"]
+    for c in result.candidates:
+        value = c.value
+        if fmt == "bash":
+            if cur is not None and cur != incomplete and incomplete.endswith(cur):
+                head = incomplete[:len(incomplete) - len(cur)]
+                if not value.startswith(head):
+                    continue
+                value = value[len(head):]
+            if not (cur or "").startswith(("'", '"')):
+                value = "".join("\\" + ch if ch in _BASH_SPECIAL and ch not in ":=" else ch for ch in value)
+            lines.append(value)
+        else:
+            help_ = " ".join(c.help.split())
+            lines.append(f"{value}\t{help_}" if help_ else value)
+    out.write("\n".join(lines) + "\n")
+    return 0
