@@ -183,3 +183,19 @@ def test_node_file_errors(tmp_path):
     p.write_text("<node><cpu><nodes>x</nodes></cpu></node>")
     r = run("-c", f"test://{p}", "nodeinfo")
     assert r.status == 7
+
+
+def test_errors_coloured_only_on_a_tty(monkeypatch):
+    import pexpect
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    child = pexpect.spawn("virtctl", ["-c", "test:///default", "dominfo", "nosuch"],
+                          env={**os.environ, "TERM": "xterm"}, encoding="utf-8", timeout=30)
+    child.expect(pexpect.EOF)
+    assert "\x1b[1;31merror:" in child.before
+    child = pexpect.spawn("virtctl", ["-c", "test:///default", "dominfo", "nosuch"],
+                          env={**os.environ, "TERM": "xterm", "NO_COLOR": "1"}, encoding="utf-8", timeout=30)
+    child.expect(pexpect.EOF)
+    assert "\x1b[" not in child.before and "error: failed to get domain" in child.before
+    r = run_installed("-c", "test:///default", "dominfo", "nosuch", env={**os.environ, "TERM": "xterm"})
+    assert "\x1b[" not in r.err  # not a terminal

@@ -91,9 +91,21 @@ def report_error(session, exc: VirtError) -> int:
         from virtctl.cli.output import to_json
 
         session.err.write(to_json({"error": exc.to_json()}))
+    elif _colour(session.err):
+        session.err.write(f"\x1b[1;31merror:\x1b[0m {exc.message}\n")
     else:
         session.err.write(f"error: {exc.message}\n")
     return exc.exit_status
+
+
+def _colour(stream) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (no-color.org)."""
+    if "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _click_error(name: str, exc) -> VirtError:
