@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from virtctl.errors import CODES, ExitStatus, VirtError
+from virtctl.errors import ExitStatus, VirtError
 
 USAGE = """\
 Usage: virtctl [OPTIONS] [COMMAND_STRING]
