@@ -63,24 +63,28 @@ def channel_socket(paths, index: int) -> str:
 
 
 class _Out:
-    """Arguments in emission buckets."""
+    """Arguments in emission buckets.
+
+    Order of -device: PCI controllers (buses) first, then everything with an
+    explicit PCI address, then what QEMU places itself — so automatic
+    placement cannot take a slot an explicit address wants."""
 
     def __init__(self):
-        self.controllers: list[tuple[bool, list[str]]] = []  # (has explicit address, args)
+        self.controllers: list[tuple[bool, list[str], bool]] = []  # (explicit address, args, is a PCI bus)
         self.blockdevs: list[str] = []
         self.devices: list[tuple[bool, list[str]]] = []
         self.pre: list[str] = []  # -chardev, -netdev, -object, -audiodev (before devices)
         self.post: list[str] = []  # -vnc
 
     def argv(self) -> list[str]:
-        out: list[str] = []
-        ctl = [a for expl, a in self.controllers if expl] + [a for expl, a in self.controllers if not expl]
-        dev = [a for expl, a in self.devices if expl] + [a for expl, a in self.devices if not expl]
-        for a in ctl:
-            out += a
-        out += self.blockdevs + self.pre
-        for a in dev:
-            out += a
+        ctl, dev = self.controllers, self.devices
+        groups = ([a for e, a, bus in ctl if bus and e], [a for e, a, bus in ctl if bus and not e],
+                  [a for e, a, bus in ctl if not bus and e], [a for e, a in dev if e],
+                  [a for e, a, bus in ctl if not bus and not e], [a for e, a in dev if not e])
+        out: list[str] = self.blockdevs + self.pre
+        for g in groups:
+            for a in g:
+                out += a
         return out + self.post
 
 
@@ -156,8 +160,11 @@ class _Devices:
             dev["multifunction"] = True
         return True
 
-    def add_device(self, dev: dict, explicit: bool, *, controller: bool = False) -> None:
-        (self.out.controllers if controller else self.out.devices).append((explicit, ["-device", js(dev)]))
+    def add_device(self, dev: dict, explicit: bool, *, controller: bool = False, pci_bus: bool = False) -> None:
+        if controller:
+            self.out.controllers.append((explicit, ["-device", js(dev)], pci_bus))
+        else:
+            self.out.devices.append((explicit, ["-device", js(dev)]))
 
     def usb_bus(self, el, dev: dict) -> None:
         """USB devices go on the controller with index 0 (or the one their address names)."""
@@ -330,7 +337,7 @@ class _Devices:
         else:
             raise unsupported(el, f"<controller type='pci' model='{model}'>",
                               "only pcie-root-port (q35) and pci-bridge are")
-        self.add_device(dev, self.common(el, dev), controller=True)
+        self.add_device(dev, self.common(el, dev), controller=True, pci_bus=True)
 
     def usb_controller(self, el, idx: int, model: str | None) -> None:
         c = self.ctx
@@ -411,6 +418,9 @@ class _Devices:
             drive = self.blockdev(el, dtype, path, _FORMATS[fmt], ro, direct, no_flush, io, discard, dz)
         elif not cdrom:
             raise bad(el, "a <disk device='disk'> needs a <source>")
+        if ro and not cdrom and bus in ("sata", "ide"):
+            raise unsupported(el.find("readonly"), "<readonly/> on an IDE/SATA hard disk",
+                              "QEMU's ide-hd cannot be read-only; use bus virtio or scsi")
 
         dev: dict = {}
         kind = "cd" if cdrom else "hd"
