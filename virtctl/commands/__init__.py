@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "destroy": ("domain_lifecycle", "destroy", DOMAIN_MGMT),
     "domrename": ("domain_config", "domrename", DOMAIN_MGMT),
     "dumpxml": ("domain_info", "dumpxml", DOMAIN_MGMT),
+    "domxml-to-native": ("domain_native", "domxml_to_native", DOMAIN_MGMT),
     "reboot": ("domain_lifecycle", "reboot", DOMAIN_MGMT),
     "reset": ("domain_lifecycle", "reset", DOMAIN_MGMT),
     "resume": ("domain_lifecycle", "resume", DOMAIN_MGMT),
