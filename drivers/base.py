@@ -59,7 +59,10 @@ class DomainDriver:
               bypass_cache: bool = False, force_boot: bool = False) -> None:
         raise self._ns("start")
 
-    def shutdown(self, uuid: str, *, mode: str | None = None) -> None:
+    def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
+                 timeout: float | None = None) -> None:
+        """Ask the guest to power off.  ``wait``/``timeout``: return only once it
+        is shut off (OPERATION_TIMEOUT after ``timeout`` seconds)."""
         raise self._ns("shutdown")
 
     def reboot(self, uuid: str, *, mode: str | None = None) -> None:

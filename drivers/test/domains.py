@@ -259,12 +259,13 @@ class TestDomainDriver(DomainDriver):
         else:
             self._shutoff_state(uuid, d, "shutdown")
 
-    def shutdown(self, uuid: str, *, mode: str | None = None) -> None:
+    def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
+                 timeout: float | None = None) -> None:
         d = self._get(uuid)
         if d.state not in (DomainState.RUNNING, DomainState.BLOCKED, DomainState.PAUSED,
                            DomainState.SHUTDOWN):
             raise OperationInvalid("Requested operation is not valid: domain is not running")
-        # the mock guest obeys at once
+        # the mock guest obeys at once, so wait/timeout are met at once
         self._shutoff_state(uuid, d, "shutdown")
 
     def reboot(self, uuid: str, *, mode: str | None = None) -> None:

@@ -87,10 +87,19 @@ class Domain:
         self._drv.start(self._uuid, paused=paused, autodestroy=autodestroy,
                         bypass_cache=bypass_cache, force_boot=force_boot)
 
-    def shutdown(self, *, mode: str | None = None) -> None:
-        """Ask the guest to power off (ACPI by default); returns at once."""
+    def shutdown(self, *, mode: str | None = None, wait: bool = False,
+                 timeout: float | None = None) -> None:
+        """Ask the guest to power off (ACPI by default).
+
+        Returns at once, unless ``wait`` (or a ``timeout`` in seconds) is given:
+        then it returns when the domain is shut off, or raises
+        OPERATION_TIMEOUT when ``timeout`` passes first."""
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
+                    or timeout != timeout or timeout == float("inf"):
+                raise InvalidArg(f"invalid timeout {timeout!r}: must be a positive number of seconds")
         self._write("shutting down a domain")
-        self._drv.shutdown(self._uuid, mode=mode)
+        self._drv.shutdown(self._uuid, mode=mode, wait=wait, timeout=timeout)
 
     def reboot(self, *, mode: str | None = None) -> None:
         self._write("rebooting a domain")

@@ -18,20 +18,57 @@ def _read_xml(path: str) -> str:
 
 @command("start", help="""Start a defined (inactive) domain.
 
+With --all-autostart (instead of a domain), start every inactive domain
+marked with 'autostart': what a boot-time service runs (see the README).
+
 \b
 Examples:
   virtctl start web1
-  virtctl start web1 --paused""")
-@domain_arg(completer="domain:inactive", help="name of the inactive domain")
+  virtctl start web1 --paused
+  virtctl -c qemu:///system start --all-autostart""")
+@positional("domain", required=False, help="name of the inactive domain", completer="domain:inactive")
+@click.option("--all-autostart", is_flag=True, help="start every inactive domain marked autostart")
 @click.option("--paused", is_flag=True, help="leave the guest paused after start")
 @click.option("--autodestroy", is_flag=True, help="destroy the guest when virtctl's connection closes")
 @click.option("--bypass-cache", is_flag=True, help="avoid the file system cache when restoring")
 @click.option("--force-boot", is_flag=True, help="boot afresh, discarding any managed save state")
 @pass_session
-def start(session, domain, paused, autodestroy, bypass_cache, force_boot):
+def start(session, domain, all_autostart, paused, autodestroy, bypass_cache, force_boot):
+    opts = dict(paused=paused, autodestroy=autodestroy, bypass_cache=bypass_cache, force_boot=force_boot)
+    if all_autostart:
+        if domain is not None:
+            raise click.UsageError("Options --all-autostart and <domain> are mutually exclusive")
+        _start_all_autostart(session, opts)
+        return
+    if domain is None:
+        raise click.UsageError("command 'start' requires <domain> option (or --all-autostart)")
     dom = session.domain(domain)
-    dom.start(paused=paused, autodestroy=autodestroy, bypass_cache=bypass_cache, force_boot=force_boot)
+    dom.start(**opts)
     session.done(dom.name, f"Domain '{dom.name}' started", {"uuid": dom.uuid, "action": "started"})
+
+
+def _start_all_autostart(session, opts: dict) -> None:
+    """Start each inactive autostart domain; report each; fail if any failed."""
+    from virtctl.errors import VirtError
+
+    results, failed = [], []
+    for dom in sorted(session.conn.domains(autostart=True, active=False), key=lambda d: d.name):
+        try:
+            dom.start(**opts)
+        except VirtError as exc:
+            failed.append(exc)
+            results.append({"domain": dom.name, "uuid": dom.uuid, "result": "error", "error": exc.to_json()})
+            if not session.json:
+                session.err.write(f"error: failed to start domain '{dom.name}': {exc.message}\n")
+            continue
+        results.append({"domain": dom.name, "uuid": dom.uuid, "result": "ok"})
+        if not session.json:
+            session.extra(f"Domain '{dom.name}' started")
+    if session.json:
+        session.emit({"started": results})
+    if failed:
+        raise VirtError(f"{len(failed)} of {len(results)} autostart domains failed to start",
+                        code=failed[0].code if len(failed) == len(results) else "OPERATION_FAILED")
 
 
 @command("create", help="""Create and start a transient domain from an XML file.
@@ -55,19 +92,28 @@ def create(session, file, paused, autodestroy, validate):
 
 @command("shutdown", help="""Ask a running domain to power off (ACPI power button by default).
 
-The command returns once the request is delivered; the guest decides when
-to stop.
+The command returns once the request is delivered and the guest decides
+when to stop, unless --wait is given: then it returns once the domain is
+shut off, and with --timeout fails (exit status 9) if that takes longer.
 
 \b
-Example:
-  virtctl shutdown web1""")
+Examples:
+  virtctl shutdown web1
+  virtctl shutdown web1 --wait --timeout 60""")
 @domain_arg(completer="domain:running")
 @click.option("--mode", type=SHUTDOWN_MODES, help="how to ask: acpi, agent, initctl, signal, paravirt")
+@click.option("--wait", is_flag=True, help="return only once the domain is shut off")
+@click.option("--timeout", type=float, metavar="SECONDS",
+              help="with --wait: give up after SECONDS (implies --wait)")
 @pass_session
-def shutdown(session, domain, mode):
+def shutdown(session, domain, mode, wait, timeout):
+    if timeout is not None and not timeout > 0:
+        raise click.UsageError(f"invalid timeout '{timeout:g}': must be a positive number of seconds")
     dom = session.domain(domain)
-    dom.shutdown(mode=mode)
-    session.done(dom.name, f"Domain '{dom.name}' is being shutdown", {"uuid": dom.uuid, "action": "shutdown"})
+    waiting = wait or timeout is not None
+    dom.shutdown(mode=mode, wait=waiting, timeout=timeout)
+    message = f"Domain '{dom.name}' is shut off" if waiting else f"Domain '{dom.name}' is being shutdown"
+    session.done(dom.name, message, {"uuid": dom.uuid, "action": "shutdown", "waited": waiting})
 
 
 @command("reboot", help="""Ask a running domain to reboot.

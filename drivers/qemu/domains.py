@@ -1,0 +1,493 @@
+"""Domain operations of the native QEMU driver (no daemon).
+
+Every operation: take the locks it needs (global before domain, see
+locks.py), re-sync the domain from disk and from the runtime (runtime.sync:
+is QEMU still there? did its monitor leave an exit reason?), act, save what
+changed atomically.  Same situations, same error codes as the test driver.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+
+from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_number
+from virtctl.drivers.base import DomainDriver
+from virtctl.drivers.qemu import launch, live, process
+from virtctl.drivers.qemu import runtime as rt
+from virtctl.drivers.qemu.locks import FileLock
+from virtctl.drivers.qemu.state import CorruptState, StateRoot, atomic_write, ensure_dir, fsync_dir, read_bytes, unlink_quiet
+from virtctl.errors import (InvalidArg, NoDomain, NotSupported, OperationFailed, OperationInvalid, OperationTimeout,
+                            VirtError, XMLError, not_supported)
+from virtctl.xml.domain import DomainDef, check_name
+
+ARCH = "x86_64"
+_STATES = {"running": DomainState.RUNNING, "paused": DomainState.PAUSED,
+           "crashed": DomainState.CRASHED, "shutdown": DomainState.SHUTDOWN}
+
+
+def _not_running() -> OperationInvalid:
+    return OperationInvalid("Requested operation is not valid: domain is not running")
+
+
+def _no_domain(uuid: str) -> NoDomain:
+    return NoDomain(f"Domain not found: no domain with matching uuid '{uuid}'", detail={"uuid": uuid})
+
+
+def _parse_stored(data: bytes, source: str) -> DomainDef:
+    """A definition we wrote ourselves (validated when it was defined)."""
+    try:
+        return DomainDef.parse(data, source=source, validate=False)
+    except VirtError as exc:
+        raise CorruptState(f"{source}: {exc.message}") from None
+
+
+class _View:
+    """One domain as seen now: persistent config, runtime probe, live definition."""
+
+    __slots__ = ("uuid", "config", "probe", "live")
+
+    def __init__(self, uuid, config, probe, live):
+        self.uuid, self.config, self.probe, self.live = uuid, config, probe, live
+
+    @property
+    def current(self) -> DomainDef:
+        return self.live if self.probe.alive and self.live is not None else self.config
+
+    @property
+    def persistent(self) -> bool:
+        return self.config is not None
+
+
+class QemuDomainDriver(DomainDriver):
+    driver_name = "qemu"
+
+    def __init__(self, state: StateRoot, *, warn=None):
+        self.state = state
+        self._warn = warn or (lambda msg: sys.stderr.write(f"warning: {msg}\n"))
+        self._autodestroy: set[str] = set()
+
+    # --- reading -------------------------------------------------------------------
+    def _config(self, uuid: str) -> DomainDef | None:
+        data = read_bytes(self.state.domain_xml(uuid))
+        return None if data is None else _parse_stored(data, self.state.domain_xml(uuid))
+
+    def _live(self, uuid: str) -> DomainDef | None:
+        data = read_bytes(self.state.live_xml(uuid))
+        return None if data is None else _parse_stored(data, self.state.live_xml(uuid))
+
+    def _view(self, uuid: str, *, locked: bool = False) -> _View:
+        """NO_DOMAIN if the domain does not exist (CorruptState if its files are bad)."""
+        config = self._config(uuid)
+        probe = rt.sync(self.state, uuid, locked=locked)
+        live_def = self._live(uuid) if probe.alive else None
+        if config is None and live_def is None:
+            raise _no_domain(uuid)
+        return _View(uuid, config, probe, live_def)
+
+    def _record(self, v: _View) -> DomainRecord:
+        cur = v.current
+        rec = v.probe.record
+        if rec is not None:
+            state = _STATES.get(rec.get("state"), DomainState.RUNNING)
+            try:
+                reason = reason_number(state, rec.get("reason") or "unknown")
+            except ValueError:
+                reason = 0
+            dom_id, cpu = rec.get("id"), process.cpu_time_ns(rec.get("pid") or 0)
+        else:
+            state, dom_id, cpu = DomainState.SHUTOFF, None, 0
+            try:
+                reason = reason_number(state, (v.probe.last_exit or {}).get("reason") or "unknown")
+            except ValueError:
+                reason = 0
+        return DomainRecord(
+            uuid=v.uuid, name=cur.name, id=dom_id, state=state, reason=reason,
+            persistent=v.persistent, autostart=v.persistent and os.path.exists(self.state.autostart_flag(v.uuid)),
+            managed_save=False, title=cur.title, os_type=cur.os_type or "hvm", vcpus=cur.vcpus,
+            max_memory_kib=cur.max_memory_kib, memory_kib=cur.memory_kib, cpu_time_ns=cpu,
+            extra={"pid": rec.get("pid")} if rec is not None else {},
+        )
+
+    def _all_uuids(self) -> list[str]:
+        seen = dict.fromkeys(self.state.defined_uuids())
+        for u in self.state.runtime_uuids():
+            seen.setdefault(u)
+        return list(seen)
+
+    def list(self) -> list[DomainRecord]:
+        out = []
+        for uuid in self._all_uuids():
+            try:
+                out.append(self._record(self._view(uuid)))
+            except NoDomain:
+                continue
+            except CorruptState as exc:
+                self._warn(f"skipping domain {uuid}: {exc}")
+        return out
+
+    def get(self, uuid: str) -> DomainRecord:
+        return self._record(self._checked_view(uuid))
+
+    def _checked_view(self, uuid: str, *, locked: bool = False) -> _View:
+        try:
+            return self._view(uuid, locked=locked)
+        except CorruptState as exc:
+            raise OperationFailed(f"the state of domain {uuid} is corrupt: {exc}") from None
+
+    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False) -> str:
+        v = self._checked_view(uuid)
+        use_live = v.probe.alive and not (inactive and v.config is not None)
+        definition = (v.live if use_live else v.config).copy()
+        if use_live:
+            attrs = dict(definition.root.attrib)  # libvirt writes type, then id
+            attrs["id"] = str(v.probe.record.get("id"))
+            definition.root.attrib.clear()
+            for k in ("type", "id", *attrs):
+                if k in attrs and k not in definition.root.attrib:
+                    definition.root.set(k, attrs[k])
+        if not security_info:
+            live.hide_secrets(definition.root)
+        return definition.to_xml()
+
+    def vcpu_count(self, uuid: str) -> VcpuCount:
+        v = self._checked_view(uuid)
+        cfg = v.config or v.live
+        lv = v.live if v.probe.alive else None
+        return VcpuCount(config_maximum=cfg.max_vcpus, config_current=cfg.vcpus,
+                         live_maximum=lv.max_vcpus if lv else None, live_current=lv.vcpus if lv else None)
+
+    # --- definitions -----------------------------------------------------------------
+    def _global_lock(self) -> FileLock:
+        lock = FileLock(self.state.global_lock, what="global lock (another define/undefine is running)")
+        lock.acquire(timeout=rt.LOCK_TIMEOUT)
+        return lock
+
+    def _prepare(self, xml: str, source: str) -> DomainDef:
+        definition = DomainDef.parse(xml, source=source)
+        if definition.type not in ("qemu", "kvm"):
+            raise NotSupported(f"unsupported configuration: domain type '{definition.type}' is not "
+                               "supported by the qemu driver (use 'qemu' or 'kvm')",
+                               detail={"driver": "qemu", "feature": f"domain type {definition.type}"})
+        definition.normalize(arch=ARCH)
+        return definition
+
+    def _names(self) -> dict[str, str]:
+        """uuid -> name of every domain (persistent names, and live names of running ones)."""
+        names: dict[str, str] = {}
+        for uuid in self._all_uuids():
+            try:
+                v = self._view(uuid)
+            except (NoDomain, CorruptState):
+                continue
+            names[uuid] = v.current.name
+            if v.config is not None and v.config.name != names[uuid]:
+                names[uuid + "/config"] = v.config.name
+        return names
+
+    def _check_unique(self, definition: DomainDef) -> bool:
+        """libvirt's rule (as the test driver): same UUID = same domain, so the
+        name must match; a name taken by another UUID is an error.  True if the
+        UUID exists.  Caller holds the global lock."""
+        uuid, name = definition.uuid, definition.name
+        names = self._names()
+        if uuid in names:
+            if names[uuid] != name:
+                raise OperationFailed(
+                    f"operation failed: domain '{names[uuid]}' is already defined with uuid {uuid}")
+            return True
+        for key, other in names.items():
+            if other == name:
+                raise OperationFailed(
+                    f"operation failed: domain '{name}' already exists with uuid {key.split('/')[0]}")
+        return False
+
+    def _write_config(self, definition: DomainDef) -> None:
+        uuid = definition.uuid
+        ensure_dir(self.state.config_dir(uuid))
+        atomic_write(self.state.domain_xml(uuid), definition.to_xml())
+
+    def define(self, xml: str, *, source: str = "<input>") -> DomainRecord:
+        definition = self._prepare(xml, source)
+        with self._global_lock():
+            self._check_unique(definition)
+            with rt.domain_lock(self.state, definition.uuid):
+                self._write_config(definition)
+        return self.get(definition.uuid)
+
+    def undefine(self, uuid: str, *, managed_save: bool = False, snapshots_metadata: bool = False,
+                 nvram: bool = False) -> None:
+        with self._global_lock(), rt.domain_lock(self.state, uuid):
+            v = self._checked_view(uuid, locked=True)
+            if not v.persistent:
+                raise OperationInvalid("Requested operation is not valid: cannot undefine transient domain")
+            if v.probe.alive:
+                rt.update_record(self.state, uuid, v.probe.record, persistent=False)
+            self._remove_config(uuid)
+            if not v.probe.alive:
+                shutil.rmtree(self.state.run_dir(uuid), ignore_errors=True)
+
+    def _remove_config(self, uuid: str) -> None:
+        d = self.state.config_dir(uuid)
+        trash = os.path.join(self.state.config_domains, f".trash-{uuid}-{os.getpid()}")
+        os.rename(d, trash)  # atomic: the domain is gone in one step
+        fsync_dir(self.state.config_domains)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def rename(self, uuid: str, new_name: str) -> DomainRecord:
+        try:
+            check_name(new_name)
+        except XMLError as exc:
+            raise InvalidArg(str(exc)) from None
+        with self._global_lock(), rt.domain_lock(self.state, uuid):
+            v = self._checked_view(uuid, locked=True)
+            if v.probe.alive:
+                raise OperationInvalid("Requested operation is not valid: cannot rename active domain")
+            if not v.persistent:
+                raise OperationInvalid("Requested operation is not valid: cannot rename a transient domain")
+            for other_uuid, name in self._names().items():
+                if other_uuid.split("/")[0] != uuid and name == new_name:
+                    raise OperationInvalid(
+                        f"Requested operation is not valid: domain with name '{new_name}' already exists")
+            v.config.name = new_name
+            self._write_config(v.config)
+        return self.get(uuid)
+
+    def set_autostart(self, uuid: str, *, enabled: bool) -> None:
+        with rt.domain_lock(self.state, uuid):
+            v = self._checked_view(uuid, locked=True)
+            if not v.persistent:
+                raise OperationInvalid("Requested operation is not valid: cannot set autostart for transient domain")
+            flag = self.state.autostart_flag(uuid)
+            if enabled:
+                atomic_write(flag, b"")
+            else:
+                unlink_quiet(flag)
+                fsync_dir(os.path.dirname(flag))
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def _start(self, uuid: str, definition: DomainDef, *, persistent: bool, paused: bool,
+               autodestroy: bool) -> None:
+        launch.start_domain(self.state, uuid, definition, persistent=persistent, paused=paused,
+                            autodestroy=autodestroy, decorate=self._decorate)
+        if autodestroy:
+            self._autodestroy.add(uuid)
+
+    @staticmethod
+    def _decorate(definition: DomainDef, record: dict, q) -> None:
+        live.assign_aliases(definition.root)
+        if definition.root.find("devices/graphics[@type='vnc']") is not None:
+            try:
+                live.set_vnc_port(definition.root, q.command("query-vnc"))
+            except Exception:  # noqa: BLE001 - the port is informative only
+                pass
+        if definition.memory_kib < definition.max_memory_kib:
+            try:
+                q.command("balloon", {"value": definition.memory_kib * 1024})
+            except Exception:  # noqa: BLE001 - no balloon device: the guest keeps <memory>
+                definition.memory_kib = definition.max_memory_kib
+
+    def create_xml(self, xml: str, *, source: str = "<input>", paused: bool = False,
+                   autodestroy: bool = False) -> DomainRecord:
+        definition = self._prepare(xml, source)
+        uuid = definition.uuid
+        with self._global_lock():
+            exists = self._check_unique(definition)
+            with rt.domain_lock(self.state, uuid):
+                persistent = False
+                if exists:
+                    v = self._checked_view(uuid, locked=True)
+                    if v.probe.alive:
+                        raise OperationInvalid(
+                            f"Requested operation is not valid: domain '{definition.name}' is already active")
+                    persistent = v.persistent  # libvirt: the new definition runs, the old one stays
+                self._start(uuid, definition, persistent=persistent, paused=paused, autodestroy=autodestroy)
+        return self.get(uuid)
+
+    def start(self, uuid: str, *, paused: bool = False, autodestroy: bool = False,
+              bypass_cache: bool = False, force_boot: bool = False) -> None:
+        with rt.domain_lock(self.state, uuid):
+            v = self._checked_view(uuid, locked=True)
+            if v.probe.alive:
+                raise OperationInvalid("Requested operation is not valid: domain is already running")
+            self._start(uuid, v.config.copy(), persistent=True, paused=paused, autodestroy=autodestroy)
+
+    def _qmp(self, run: rt.RunningDomain, name: str, args: dict | None = None, what: str | None = None):
+        from virtctl.drivers.qemu.qmp import QMPError
+
+        with run.qmp() as q:
+            try:
+                return q.command(name, args)
+            except (QMPError, OSError) as exc:
+                raise rt.qmp_error(exc, what or name) from None
+
+    def _running(self, uuid: str):
+        self._checked_view(uuid)  # NO_DOMAIN before anything else
+        return rt.running_domain(self.state, uuid)
+
+    def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
+                 timeout: float | None = None) -> None:
+        if mode not in (None, "acpi"):
+            raise not_supported("qemu", f"domain.shutdown(mode={mode!r})")
+        with self._running(uuid) as run:
+            if run.record.get("fake_reboot"):
+                run.update(fake_reboot=False)
+            self._qmp(run, "system_powerdown", what="shutdown")
+            run_id = run.record.get("run_id")
+        if wait or timeout is not None:
+            self._wait_shutoff(uuid, run_id, timeout)
+
+    def _wait_shutoff(self, uuid: str, run_id: str, timeout: float | None) -> None:
+        """Poll (without holding the lock) until the run ``run_id`` has ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            try:
+                probe = rt.sync(self.state, uuid, locked=False)
+            except CorruptState:
+                probe = None
+            if probe is not None and (probe.record is None or probe.record.get("run_id") != run_id):
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise OperationTimeout(f"domain did not shut off within {timeout:g} seconds",
+                                       detail={"uuid": uuid, "timeout": timeout})
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.2)
+
+    def reboot(self, uuid: str, *, mode: str | None = None) -> None:
+        if mode not in (None, "acpi"):
+            raise not_supported("qemu", f"domain.reboot(mode={mode!r})")
+        with self._running(uuid) as run:
+            # ACPI power button; the monitor turns the guest's poweroff into a reset
+            run.update(fake_reboot=True)
+            self._qmp(run, "system_powerdown", what="reboot")
+
+    def reset(self, uuid: str) -> None:
+        with self._running(uuid) as run:
+            self._qmp(run, "system_reset", what="reset")
+
+    def destroy(self, uuid: str, *, graceful: bool = False) -> None:
+        with self._running(uuid) as run:
+            rec = run.record
+            run.update(stopping="destroy")
+            pid, started = rec["pid"], rec.get("start_time")
+            pidfile = self.state.pidfile(uuid)
+
+            def holds_lock() -> bool:
+                from virtctl.drivers.qemu.locks import pidfile_holder
+
+                return pidfile_holder(pidfile) == pid
+
+            gone = process.kill_and_wait(pid, started, term_timeout=10.0, kill_timeout=15.0,
+                                         graceful=graceful, alive=holds_lock)
+            if not gone:
+                run.update(stopping=None)
+                raise OperationFailed(f"operation failed: failed to terminate process {pid} with "
+                                      f"SIG{'TERM' if graceful else 'KILL'}: Device or resource busy")
+            rt.cleanup(self.state, uuid, rec, "destroyed")
+        self._autodestroy.discard(uuid)
+
+    def suspend(self, uuid: str) -> None:
+        with self._running(uuid) as run:
+            if run.record.get("state") == "paused":
+                raise OperationInvalid("Requested operation is not valid: domain is already paused")
+            self._qmp(run, "stop", what="suspend")
+            run.update(state="paused", reason="user")
+
+    def resume(self, uuid: str) -> None:
+        with self._running(uuid) as run:
+            if run.record.get("state") != "paused":
+                raise OperationInvalid("Requested operation is not valid: domain is not paused")
+            self._qmp(run, "cont", what="resume")
+            run.update(state="running", reason="unpaused")
+
+    def close(self) -> None:
+        """Destroy the domains this connection started with autodestroy."""
+        for uuid in list(self._autodestroy):
+            try:
+                self.destroy(uuid)
+            except VirtError:
+                pass
+        self._autodestroy.clear()
+
+    # --- resources ---------------------------------------------------------------------------
+    def _targets(self, v: _View, live_flag: bool, config: bool) -> tuple[bool, bool]:
+        """Which definitions a --live/--config/--current change applies to."""
+        alive = v.probe.alive
+        if not live_flag and not config:  # --current
+            live_flag, config = alive, not alive
+        if live_flag and not alive:
+            raise _not_running()
+        if config and not v.persistent:
+            raise OperationInvalid(
+                "Requested operation is not valid: cannot change persistent config of a transient domain")
+        return live_flag, config
+
+    def _save_live(self, uuid: str, definition: DomainDef) -> None:
+        atomic_write(self.state.live_xml(uuid), definition.to_xml(), sync=False)
+
+    def set_memory(self, uuid: str, kib: int, *, live: bool, config: bool) -> None:
+        with rt.domain_lock(self.state, uuid):
+            v = self._checked_view(uuid, locked=True)
+            do_live, do_config = self._targets(v, live, config)
+            targets = ([v.live] if do_live else []) + ([v.config] if do_config else [])
+            for t in targets:
+                if kib > t.max_memory_kib:
+                    raise InvalidArg("invalid argument: cannot set memory higher than max memory")
+            if do_live:
+                run = rt.RunningDomain(self.state, uuid, v.probe.record)
+                from virtctl.drivers.qemu.qmp import QMPCommandError, QMPError
+
+                with run.qmp() as q:
+                    try:
+                        q.command("balloon", {"value": kib * 1024})
+                    except QMPCommandError as exc:
+                        if exc.error_class == "DeviceNotActive":
+                            raise OperationInvalid("Requested operation is not valid: Unable to change memory "
+                                                   "of active domain without the balloon device") from None
+                        raise rt.qmp_error(exc, "setmem") from None
+                    except QMPError as exc:
+                        raise rt.qmp_error(exc, "setmem") from None
+                v.live.memory_kib = kib
+                self._save_live(uuid, v.live)
+            if do_config:
+                v.config.memory_kib = kib
+                self._write_config(v.config)
+
+    def set_max_memory(self, uuid: str, kib: int, *, live: bool, config: bool) -> None:
+        with rt.domain_lock(self.state, uuid):
+            v = self._checked_view(uuid, locked=True)
+            if live or (not config and v.probe.alive):
+                if live and not v.probe.alive:
+                    raise _not_running()
+                raise OperationInvalid(
+                    "Requested operation is not valid: cannot resize the maximum memory on an active domain")
+            self._targets(v, False, True)
+            v.config.max_memory_kib = kib
+            if v.config.memory_kib > kib:
+                v.config.memory_kib = kib
+            self._write_config(v.config)
+
+    def set_vcpus(self, uuid: str, count: int, *, live: bool, config: bool, maximum: bool = False,
+                  guest: bool = False, hotpluggable: bool = False) -> None:
+        if guest:
+            raise not_supported("qemu", "domain.set_vcpus(guest=True)")
+        with rt.domain_lock(self.state, uuid):
+            v = self._checked_view(uuid, locked=True)
+            if maximum and (live or (not config and v.probe.alive)):
+                raise OperationInvalid(
+                    "Requested operation is not valid: cannot change the maximum vCPU count of a running domain")
+            do_live, do_config = self._targets(v, live, config if not maximum else True)
+            if do_live:
+                raise not_supported("qemu", "domain.set_vcpus(live=True) (vCPU hotplug)")
+            t = v.config
+            if not maximum and count > t.max_vcpus:
+                raise InvalidArg("invalid argument: requested vcpus is greater than max allowable vcpus "
+                                 f"for the domain: {count} > {t.max_vcpus}")
+            t.set_vcpus(count, maximum=maximum)
+            self._write_config(t)
+
+    # --- autostart at boot -------------------------------------------------------------------
+    def autostart_uuids(self) -> list[str]:
+        return [u for u in self.state.defined_uuids() if os.path.exists(self.state.autostart_flag(u))]

@@ -1,0 +1,207 @@
+"""Starting a domain: QEMU, then its monitor, then ``cont``.
+
+The caller holds the domain lock for the whole sequence.  Order, and what a
+``kill -9`` of virtctl at each point leaves behind:
+
+1. runtime record written with ``phase: starting`` (no pid yet);
+2. QEMU spawned (own session, stdio appended to its log, ``-S``: the guest
+   does not run), its pid and start time added to the record;
+3. wait for the pid-file lock to be held by that pid and for QMP to greet;
+4. the monitor process spawned; wait until it says ``ready`` (its QMP
+   connection is up, so no guest event can be missed);
+5. balloon target, VNC port, live XML written; ``cont`` unless paused;
+6. the record committed with ``phase: running``.
+
+Killed anywhere before 6, the next command holding the domain lock finds a
+``starting`` record, kills its QEMU and removes it: the domain is shut off
+with no stray QEMU.  Killed after 6, the domain is running.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import select
+import shutil
+import sys
+import time
+
+from virtctl.drivers.qemu import process
+from virtctl.drivers.qemu import runtime as rt
+from virtctl.drivers.qemu.locks import pidfile_holder
+from virtctl.drivers.qemu.state import StateRoot, atomic_write, ensure_dir, unlink_quiet
+from virtctl.errors import OperationFailed, OperationTimeout, VirtError
+
+QEMU_START_TIMEOUT = float(os.environ.get("VIRTCTL_QEMU_START_TIMEOUT", "60"))
+MONITOR_START_TIMEOUT = 30.0
+ACTIONS = ("on_poweroff", "on_reboot", "on_crash")
+_DEFAULT_ACTIONS = {"on_poweroff": "destroy", "on_reboot": "restart", "on_crash": "destroy"}
+
+
+def resolve_emulator(definition) -> str:
+    from virtctl.drivers.qemu.argv import emulator_path
+
+    em = emulator_path(definition)
+    found = em if os.path.isabs(em) else shutil.which(em)
+    if not found or not os.access(found, os.X_OK):
+        raise OperationFailed(f"cannot find the QEMU binary '{em}' (Debian: apt-get install qemu-system-x86)")
+    return found
+
+
+def build_command(definition, paths) -> list[str]:
+    from virtctl.drivers.qemu.argv import build_argv
+
+    return build_argv(definition, paths, emulator=resolve_emulator(definition))
+
+
+def _prepare_dirs(state: StateRoot, uuid: str, paths) -> None:
+    ensure_dir(state.run_dir(uuid))
+    sock = state.sock_dir(uuid)
+    shutil.rmtree(sock, ignore_errors=True)  # stale sockets of a dead run
+    ensure_dir(sock)
+    ensure_dir(paths.chardev_dir)
+    for f in (state.events_file(uuid), state.pidfile(uuid)):
+        unlink_quiet(f)
+
+
+def _wait_qemu(proc, paths, log_path: str, log_offset: int):
+    """Wait for QEMU to hold its pid file and greet on QMP; the open QMP."""
+    from virtctl.drivers.qemu.qmp import QMP, QMPError
+
+    deadline = time.monotonic() + QEMU_START_TIMEOUT
+    delay = 0.002
+    while True:
+        if proc.poll() is not None:
+            raise OperationFailed(f"QEMU exited while starting (status {proc.returncode}): "
+                                  + _log_since(log_path, log_offset))
+        if pidfile_holder(paths.pidfile) == proc.pid:
+            try:
+                return QMP(paths.qmp, timeout=10.0)
+            except (FileNotFoundError, ConnectionRefusedError):
+                pass
+            except QMPError as exc:
+                raise rt.qmp_error(exc, "connecting to the new QEMU") from None
+        if time.monotonic() > deadline:
+            raise OperationTimeout(f"QEMU did not come up within {QEMU_START_TIMEOUT:g}s: "
+                                   + _log_since(log_path, log_offset))
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.05)
+
+
+def _log_since(path: str, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read(8000).decode("utf-8", errors="replace")
+    except OSError:
+        text = ""
+    lines = [ln for ln in text.strip().splitlines() if not ln.startswith("=== ")]
+    return "\n".join(lines[-10:]) or "(no output)"
+
+
+def _spawn_monitor(state: StateRoot, uuid: str, run_id: str, owner: tuple[int, int] | None):
+    r, w = os.pipe()
+    try:
+        argv = [sys.executable, "-m", "virtctl.drivers.qemu.monitor", *state.to_args(),
+                "--uuid", uuid, "--run-id", run_id, "--ready-fd", str(w)]
+        if owner:
+            argv += ["--owner-pid", str(owner[0]), "--owner-start", str(owner[1])]
+        proc = process.spawn_detached(argv, state.monitor_log(uuid), pass_fds=(w,))
+    except BaseException:
+        os.close(r)
+        os.close(w)
+        raise
+    os.close(w)
+    try:
+        buf = b""
+        deadline = time.monotonic() + MONITOR_START_TIMEOUT
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OperationTimeout(f"the domain monitor did not start within {MONITOR_START_TIMEOUT:g}s")
+            ready, _, _ = select.select([r], [], [], left)
+            if ready:
+                chunk = os.read(r, 4096)
+                if not chunk:
+                    break
+                buf += chunk
+        if not buf.startswith(b"ready"):
+            detail = buf.decode(errors="replace").strip() or process.log_tail(state.monitor_log(uuid), 1000)
+            raise OperationFailed(f"the domain monitor failed to start: {detail}")
+    except BaseException:
+        process.kill_and_wait(proc.pid, None, term_timeout=2, kill_timeout=5)
+        raise
+    finally:
+        os.close(r)
+    return proc
+
+
+def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, paused: bool,
+                 autodestroy: bool, decorate) -> dict:
+    """Start ``definition`` (caller holds the domain lock; the domain is not running).
+
+    ``decorate(live_def, record, qmp)`` fills the live XML (aliases, VNC port).
+    Returns the committed runtime record."""
+    paths = state.runtime_paths(uuid)
+    argv = build_command(definition, paths)  # NOT_SUPPORTED / XML errors before any side effect
+    rt.kill_stray(state, uuid, None)
+    _prepare_dirs(state, uuid, paths)
+    actions = {}
+    for tag in ACTIONS:
+        text = definition.root.findtext(tag)
+        actions[tag] = (text or _DEFAULT_ACTIONS[tag]).strip()
+    rec = {
+        "uuid": uuid, "run_id": secrets.token_hex(8), "phase": rt.PHASE_STARTING,
+        "pid": None, "start_time": None, "id": state.next_domain_id(),
+        "state": "paused" if paused else "running", "reason": "user" if paused else "booted",
+        "persistent": persistent, "autodestroy": autodestroy, "paths": dataclasses.asdict(paths),
+        "actions": actions, "emulator": argv[0], "started_at": time.time(),
+        "monitor_pid": None, "monitor_start_time": None, "stopping": None, "fake_reboot": False,
+    }
+    rt.write_record(state, uuid, rec)
+    atomic_write(state.live_xml(uuid), definition.to_xml(), sync=False)
+    log_path = paths.log
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} start run {rec['run_id']}: "
+                     f"{' '.join(argv)}\n".encode())
+        log_offset = os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
+    proc = monitor = q = None
+    try:
+        try:
+            proc = process.spawn_detached(argv, log_path)
+        except OSError as exc:
+            raise OperationFailed(f"cannot run QEMU '{argv[0]}': {exc.strerror}") from None
+        rt.update_record(state, uuid, rec, pid=proc.pid, start_time=process.start_time(proc.pid))
+        q = _wait_qemu(proc, paths, log_path, log_offset)
+        rec["qemu_version"] = q.version
+        owner = (os.getpid(), process.start_time(os.getpid())) if autodestroy else None
+        monitor = _spawn_monitor(state, uuid, rec["run_id"], owner)
+        rec.update(monitor_pid=monitor.pid, monitor_start_time=process.start_time(monitor.pid))
+        live = definition.copy()
+        decorate(live, rec, q)
+        if not paused:
+            try:
+                q.command("cont")
+            except Exception as exc:  # noqa: BLE001
+                raise rt.qmp_error(exc, "resuming the new QEMU") from None
+        atomic_write(state.live_xml(uuid), live.to_xml(), sync=False)
+        rt.update_record(state, uuid, rec, phase=rt.PHASE_RUNNING)
+        unlink_quiet(state.exit_file(uuid))
+        return rec
+    except BaseException as exc:
+        if proc is not None:
+            process.kill_and_wait(proc.pid, rec.get("start_time"), term_timeout=0.0, kill_timeout=10.0)
+            proc.poll()
+        if monitor is not None:
+            process.kill_and_wait(monitor.pid, rec.get("monitor_start_time"), term_timeout=2, kill_timeout=5)
+            monitor.poll()
+        rt.cleanup(state, uuid, rec, None)
+        if isinstance(exc, VirtError) or not isinstance(exc, Exception):
+            raise
+        raise OperationFailed(f"starting the domain failed: {exc}") from exc
+    finally:
+        if q is not None:
+            q.close()

@@ -1,0 +1,133 @@
+"""Processes: is this pid still *our* process, spawning detached, killing.
+
+A pid alone proves nothing (pids are reused; a daemonized QEMU that exited
+stays a zombie until PID 1 reaps it).  "Our process is alive" means: the pid
+exists, is not a zombie (state ``Z``/``X``), and its start time (field 22
+of ``/proc/PID/stat``, clock ticks since boot) is the one recorded when we
+started it.  For QEMU the driver also asks who holds the pid-file lock
+(locks.pidfile_holder).  No lxml here: the monitor imports this.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time) of ``pid``, None if there is no such process."""
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read(4096)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:
+        return None
+    # comm may hold spaces and parentheses: split after the last ')'
+    rest = data[data.rfind(b")") + 2:].split()
+    try:
+        return rest[0].decode(), int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def start_time(pid: int) -> int | None:
+    st = proc_stat(pid)
+    return st[1] if st else None
+
+
+def is_running(pid: int, started: int | None) -> bool:
+    """``pid`` is alive (not a zombie) and, if given, started at ``started``."""
+    st = proc_stat(pid)
+    if st is None or st[0] in ("Z", "X", "x"):
+        return False
+    return started is None or st[1] == started
+
+
+def reap_if_child(pid: int) -> None:
+    """Collect ``pid``'s exit status if it is our child (no zombie left behind)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        pass
+
+
+def signal_process(pid: int, started: int | None, sig: int) -> bool:
+    """Send ``sig`` if ``pid`` is still the process that started at ``started``."""
+    if not is_running(pid, started):
+        return False
+    try:
+        os.kill(pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def wait_gone(pid: int, started: int | None, timeout: float, alive=None) -> bool:
+    """Wait until the process is gone (or a zombie); True if it went in time.
+
+    ``alive`` (optional callable) is an extra liveness test, e.g. the pid-file lock."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        reap_if_child(pid)
+        if not is_running(pid, started) and (alive is None or not alive()):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.1)
+
+
+def kill_and_wait(pid: int, started: int | None, *, term_timeout: float = 10.0,
+                  kill_timeout: float = 10.0, graceful: bool = False, alive=None) -> bool:
+    """SIGTERM, wait, then SIGKILL (unless ``graceful``) and wait.  True if gone."""
+    if not is_running(pid, started):
+        return wait_gone(pid, started, kill_timeout, alive)
+    signal_process(pid, started, signal.SIGTERM)
+    if wait_gone(pid, started, term_timeout, alive):
+        return True
+    if graceful:
+        return False
+    signal_process(pid, started, signal.SIGKILL)
+    return wait_gone(pid, started, kill_timeout, alive)
+
+
+def spawn_detached(argv: list[str], log_path: str, *, pass_fds: tuple[int, ...] = (),
+                   env: dict | None = None) -> subprocess.Popen:
+    """Start ``argv`` in its own session, stdin from /dev/null, stdout and stderr
+    appended to ``log_path``; it outlives us (re-parented to init or a subreaper)."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
+                                start_new_session=True, close_fds=True, pass_fds=pass_fds,
+                                env=env)
+    finally:
+        os.close(fd)
+
+
+def log_tail(path: str, limit: int = 4000) -> str:
+    """The end of a log file, for error messages."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def cpu_time_ns(pid: int) -> int:
+    """User + system CPU time of ``pid`` in nanoseconds (0 if unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read(4096)
+        rest = data[data.rfind(b")") + 2:].split()
+        ticks = int(rest[11]) + int(rest[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
