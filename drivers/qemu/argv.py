@@ -103,6 +103,9 @@ def build_argv(definition, paths, *, emulator: str | None = None) -> list[str]:
     ctx.use(ctx.child(root, "name"))
     argv += ["-name", opt(guest=name, debug_threads=True)]
     argv += ["-S", "-no-user-config", "-nodefaults", "-no-shutdown", "-msg", "timestamp=on"]
+    # seccomp (works with Debian's QEMU 7.2): no exec (so no exec: migration and no
+    # helper programs), no setuid, no obsolete syscalls, no scheduler/affinity changes
+    argv += ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
 
     machine_opts, globals_ = _features_and_pm(ctx, root)
     clock_args = _clock(ctx, root)  # adds CPU flags (hv-time) and hpet
