@@ -198,7 +198,7 @@ class _Devices:
             if not xmlapi.is_element(el):
                 continue
             if el.tag not in handlers:
-                raise unsupported(el, f"<{xmlapi.qname_of(el)}>")
+                raise unsupported(el)
         self.controllers()
         disks = self.devs.findall("disk")
         for el in disks:
