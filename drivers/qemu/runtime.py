@@ -61,10 +61,10 @@ def write_record(state: StateRoot, uuid: str, rec: dict) -> None:
     write_json(state.record_file(uuid), rec)
 
 
-def update_record(state: StateRoot, uuid: str, rec: dict, **changes) -> dict:
+def update_record(root: StateRoot, uuid: str, rec: dict, /, **changes) -> dict:
     """Write ``rec`` with ``changes`` (caller holds the domain lock); returns it."""
     rec.update(changes)
-    write_record(state, uuid, rec)
+    write_record(root, uuid, rec)
     return rec
 
 
