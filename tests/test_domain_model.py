@@ -122,3 +122,11 @@ def test_scaled_arguments():
 def test_target_index():
     assert target_index("vda") < target_index("vdb") < target_index("vdz") < target_index("vdaa")
     assert target_index("hdc") == ("hd", 2)
+
+
+def test_attribute_white_space_survives_round_trip():
+    from virtctl.xml import xmlapi
+
+    el = xmlapi.element("source", {"file": "/img/a\nb\tc\rd 'q' \"dq\" <&>"})
+    back = xmlapi.parse(xmlapi.tostring(el))
+    assert back.get("file") == "/img/a\nb\tc\rd 'q' \"dq\" <&>"

@@ -158,6 +158,8 @@ def _esc_text(s: str) -> str:
 
 def _esc_attr(s: str, quote: str = "'") -> str:
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    # XML normalises raw white space in attributes to spaces: keep it as references
+    s = s.replace("\n", "&#10;").replace("\t", "&#9;").replace("\r", "&#13;")
     return s.replace("'", "&apos;") if quote == "'" else s
 
 
