@@ -3,7 +3,7 @@
 # Install: copy to /usr/share/bash-completion/completions/virtctl (system) or
 # ~/.local/share/bash-completion/completions/virtctl (you), or source it from ~/.bashrc.
 
-_virtctl_commands="autostart connect create define destroy domblklist domid domiflist dominfo domname domrename domstate domuuid dumpxml echo edit exit help hostname list nodeinfo poweroff quit reboot reset resume setmaxmem setmem setvcpus shell shutdown start suspend undefine uri validate vcpucount version"
+_virtctl_commands="autostart connect create define destroy domblklist domid domiflist dominfo domname domrename domstate domuuid domxml-to-native dumpxml echo edit exit help hostname list nodeinfo poweroff quit reboot reset resume setmaxmem setmem setvcpus shell shutdown start suspend undefine uri validate vcpucount version"
 
 _virtctl() {
     local cur=${COMP_WORDS[COMP_CWORD]}

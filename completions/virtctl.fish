@@ -33,6 +33,7 @@ complete -c virtctl -n __virtctl_at_command -a 'domname' -d 'Print the name of a
 complete -c virtctl -n __virtctl_at_command -a 'domrename' -d 'Rename an inactive domain.'
 complete -c virtctl -n __virtctl_at_command -a 'domstate' -d 'Show the state of a domain, and with --reason why it is in it.'
 complete -c virtctl -n __virtctl_at_command -a 'domuuid' -d 'Print the UUID of a domain given by name or id.'
+complete -c virtctl -n __virtctl_at_command -a 'domxml-to-native' -d 'Convert a domain definition to a QEMU command line.'
 complete -c virtctl -n __virtctl_at_command -a 'dumpxml' -d 'Print the XML definition of a domain.'
 complete -c virtctl -n __virtctl_at_command -a 'echo' -d 'Print the arguments (useful in scripts and to test quoting).'
 complete -c virtctl -n __virtctl_at_command -a 'edit' -d 'Edit a domain\'s persistent XML in $VISUAL or $EDITOR, then redefine...'

@@ -51,8 +51,8 @@ def test_prefix_filters():
 
 def test_options_with_descriptions_and_given_ones_dropped():
     r = complete(["start", "web2"], "--", META)
-    assert r.values() == ["--domain", "--paused", "--autodestroy", "--bypass-cache", "--force-boot"]
-    assert "<domain>" in r.candidates[0].help
+    assert {"--domain", "--paused", "--autodestroy", "--bypass-cache", "--force-boot"} <= set(r.values())
+    assert r.values()[0] == "--domain" and "<domain>" in r.candidates[0].help
     assert "--paused" not in values(["start", "web2", "--paused"], "--")
     assert "--domain" not in values(["start", "--domain", "web2"], "--")
 
@@ -85,8 +85,8 @@ def test_files_where_a_file_is_expected():
 
 
 def test_other_completers():
-    assert values(["help"], "dom") == ["domblklist", "domid", "domiflist", "dominfo", "domname",
-                                       "domrename", "domstate", "domuuid"]
+    assert {"domblklist", "dominfo", "domstate", "domuuid"} <= set(values(["help"], "dom"))
+    assert values(["domxml-to-native"], "q") == ["qemu-argv"]
     assert values(["connect"], "test") == ["test:///default"]
     assert complete(["connect"], "", META).candidates[0].help == "current connection"
     assert values(["echo"], "") == []

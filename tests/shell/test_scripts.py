@@ -41,8 +41,7 @@ def bash_complete(line: str) -> list[str]:
 
 def test_bash_completes_a_command():
     assert bash_complete("virtctl sta") == ["start"]
-    assert bash_complete("virtctl dom") == ["domblklist", "domid", "domiflist", "dominfo", "domname",
-                                            "domrename", "domstate", "domuuid"]
+    assert {"domblklist", "dominfo", "domstate", "domuuid"} <= set(bash_complete("virtctl dom"))
 
 
 def test_bash_completes_options_and_values(node_uri):

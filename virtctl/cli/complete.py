@@ -231,6 +231,8 @@ def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: C
         uris = [(u, "current connection" if u == meta.uri else "") for u in
                 ([meta.uri] if meta.uri else []) + list(KNOWN_URIS)]
         return Completions(_matching(uris, incomplete, prefix))
+    if c and c.startswith("enum:"):
+        return Completions(_matching(((v, "") for v in c[5:].split("|")), incomplete, prefix))
     if c == "file":
         return Completions([], files=True)
     return Completions()

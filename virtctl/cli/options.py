@@ -13,7 +13,8 @@ import click
 # What a value can be completed with (virtctl.cli.complete knows each one):
 #   "domain:all|active|inactive|running|paused|persistent"  live domain names,
 #   filtered by state;  "file"  a file name;  "command"  a virtctl command;
-#   "uri"  a connection URI;  "none"  nothing to offer (free text, a number).
+#   "uri"  a connection URI;  "enum:a|b"  these fixed words;
+#   "none"  nothing to offer (free text, a number).
 # A click.Choice type needs no completer: its choices are offered.
 COMPLETERS = ("domain:all", "domain:active", "domain:inactive", "domain:running", "domain:paused",
               "domain:persistent", "file", "command", "uri", "none")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from virtctl.cli.options import command, domain_arg, positional
+from virtctl.cli.options import command, domain_arg, option, positional
 from virtctl.cli.session import pass_session
 
 SHUTDOWN_MODES = click.Choice(["acpi", "agent", "initctl", "signal", "paravirt"])
@@ -103,8 +103,8 @@ Examples:
 @domain_arg(completer="domain:running")
 @click.option("--mode", type=SHUTDOWN_MODES, help="how to ask: acpi, agent, initctl, signal, paravirt")
 @click.option("--wait", is_flag=True, help="return only once the domain is shut off")
-@click.option("--timeout", type=float, metavar="SECONDS",
-              help="with --wait: give up after SECONDS (implies --wait)")
+@option("--timeout", type=float, metavar="SECONDS",
+        help="with --wait: give up after SECONDS (implies --wait)", completer="none")
 @pass_session
 def shutdown(session, domain, mode, wait, timeout):
     if timeout is not None and not timeout > 0:

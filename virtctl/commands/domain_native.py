@@ -5,7 +5,7 @@ import shlex
 
 import click
 
-from virtctl.cli.options import command, positional
+from virtctl.cli.options import command, option, positional
 from virtctl.cli.session import pass_session
 from virtctl.errors import NotSupported, UsageError
 
@@ -35,9 +35,10 @@ line; --json gives {"argv": [...]}.
 Examples:
   virtctl domxml-to-native qemu-argv --xml web1.xml
   virtctl domxml-to-native qemu-argv --domain web1""")
-@positional("format", help="target format: qemu-argv", metavar="FORMAT")
-@click.option("--xml", "xml_file", metavar="FILE", help="domain XML file to convert")
-@click.option("--domain", metavar="DOMAIN", help="convert the inactive definition of this domain")
+@positional("format", help="target format: qemu-argv", metavar="FORMAT", completer="enum:qemu-argv")
+@option("--xml", "xml_file", metavar="FILE", help="domain XML file to convert", completer="file")
+@option("--domain", metavar="DOMAIN", help="convert the inactive definition of this domain",
+        completer="domain:all")
 @pass_session
 def domxml_to_native(session, format, xml_file, domain):
     if format not in FORMATS:
