@@ -199,3 +199,8 @@ def test_errors_coloured_only_on_a_tty(monkeypatch):
     assert "\x1b[" not in child.before and "error: failed to get domain" in child.before
     r = run_installed("-c", "test:///default", "dominfo", "nosuch", env={**os.environ, "TERM": "xterm"})
     assert "\x1b[" not in r.err  # not a terminal
+
+
+def test_quit_stops_reading_stdin():
+    r = run(*T, stdin="echo one\nquit\necho two\n")
+    assert "one" in r.out and "two" not in r.out

@@ -212,6 +212,8 @@ def _run(opts: Options, session) -> int:
         status = 0
         for line in sys.stdin:
             status = run_string(session, line)
+            if session.quit_requested:
+                break
         return status
     if len(opts.args) == 1:
         return run_string(session, opts.args[0])
