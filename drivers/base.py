@@ -91,6 +91,51 @@ class DomainDriver:
                   guest: bool = False, hotpluggable: bool = False) -> None:
         raise self._ns("set_vcpus")
 
+    # --- saving memory state (save.py of each driver; ``paused``: None = as it was,
+    # True/False = --paused/--running; ``progress(done, total)`` may be None)
+    def save(self, uuid: str, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
+             progress=None) -> None:
+        raise self._ns("save")
+
+    def restore(self, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
+                progress=None) -> str:
+        """Start the domain saved in ``path``; returns its UUID."""
+        raise self._ns("restore")
+
+    def managed_save(self, uuid: str, *, paused: bool | None = None, bypass_cache: bool = False,
+                     progress=None) -> None:
+        raise self._ns("managed_save")
+
+    def managed_save_remove(self, uuid: str) -> bool:
+        """Remove the managed save image; False when there was none."""
+        raise self._ns("managed_save_remove")
+
+    # --- consoles, display, input, monitor, statistics
+    def open_console(self, uuid: str, *, devname: str | None = None, force: bool = False,
+                     safe: bool = False):
+        """A connected stream socket to the domain's console."""
+        raise self._ns("open_console")
+
+    def display(self, uuid: str, *, type: str | None = None) -> str:
+        raise self._ns("display")
+
+    def screenshot(self, uuid: str, path: str, *, screen: int = 0) -> str:
+        """Write a screenshot to ``path``; returns its MIME type."""
+        raise self._ns("screenshot")
+
+    def send_key(self, uuid: str, keycodes: list[int], *, codeset: str = "linux",
+                 holdtime: int = 0) -> None:
+        raise self._ns("send_key")
+
+    def monitor_command(self, uuid: str, command: str, *, hmp: bool = False) -> str:
+        raise self._ns("monitor_command")
+
+    def memory_stats(self, uuid: str) -> dict[str, int]:
+        raise self._ns("memory_stats")
+
+    def block_stats(self, uuid: str, device: str | None = None) -> list[dict]:
+        raise self._ns("block_stats")
+
 
 class Driver:
     """A connection to one hypervisor.  ``open`` is the constructor."""

@@ -18,7 +18,10 @@ from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_numbe
 from virtctl.drivers.base import DomainDriver
 from virtctl.drivers.qemu import launch, live, process
 from virtctl.drivers.qemu import runtime as rt
+from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.locks import FileLock
+from virtctl.drivers.qemu.save import QemuSaveMixin
+from virtctl.drivers.qemu.stats import QemuStatsMixin
 from virtctl.drivers.qemu.state import CorruptState, StateRoot, atomic_write, ensure_dir, fsync_dir, read_bytes, unlink_quiet
 from virtctl.errors import (InvalidArg, NoDomain, NotSupported, OperationFailed, OperationInvalid, OperationTimeout,
                             VirtError, XMLError, not_supported)
@@ -75,7 +78,7 @@ class _View:
         return self.config is not None
 
 
-class QemuDomainDriver(DomainDriver):
+class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDriver):
     driver_name = "qemu"
 
     def __init__(self, state: StateRoot, *, warn=None):
@@ -120,7 +123,7 @@ class QemuDomainDriver(DomainDriver):
         return DomainRecord(
             uuid=v.uuid, name=cur.name, id=dom_id, state=state, reason=reason,
             persistent=v.persistent, autostart=v.persistent and os.path.exists(self.state.autostart_flag(v.uuid)),
-            managed_save=False, title=cur.title, os_type=cur.os_type or "hvm", vcpus=cur.vcpus,
+            managed_save=v.persistent and self._has_managed_save(v.uuid), title=cur.title, os_type=cur.os_type or "hvm", vcpus=cur.vcpus,
             max_memory_kib=cur.max_memory_kib, memory_kib=cur.memory_kib, cpu_time_ns=cpu,
             extra={"pid": rec.get("pid")} if rec is not None else {},
         )
@@ -246,6 +249,7 @@ class QemuDomainDriver(DomainDriver):
             v = self._checked_view(uuid, locked=True)
             if not v.persistent:
                 raise OperationInvalid("Requested operation is not valid: cannot undefine transient domain")
+            self._managed_save_undefine_check(uuid, managed_save)
             if v.probe.alive:
                 rt.update_record(self.state, uuid, v.probe.record, persistent=False)
             self._remove_config(uuid)
@@ -335,6 +339,8 @@ class QemuDomainDriver(DomainDriver):
             v = self._checked_view(uuid, locked=True)
             if v.probe.alive:
                 raise OperationInvalid("Requested operation is not valid: domain is already running")
+            if self._managed_start(uuid, v, paused=paused, autodestroy=autodestroy, force_boot=force_boot):
+                return
             self._start(uuid, v.config.copy(), persistent=True, paused=paused, autodestroy=autodestroy)
 
     def _qmp(self, run: rt.RunningDomain, name: str, args: dict | None = None, what: str | None = None):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_number
 from virtctl.drivers.base import DomainDriver
+from virtctl.drivers.test.extra import TestExtraMixin
 from virtctl.errors import InvalidArg, NoDomain, OperationFailed, OperationInvalid
 from virtctl.xml import xmlapi
 from virtctl.xml.domain import DomainDef, check_name, new_uuid
@@ -40,7 +41,7 @@ def _reason(state: DomainState, text: str) -> int:
     return reason_number(state, text)
 
 
-class TestDomainDriver(DomainDriver):
+class TestDomainDriver(TestExtraMixin, DomainDriver):
     driver_name = "test"
 
     def __init__(self):

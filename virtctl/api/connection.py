@@ -152,6 +152,14 @@ class Connection:
         return Domain(self, self._dom_driver.create_xml(xml, source=source, paused=paused,
                                                         autodestroy=autodestroy))
 
+    def restore_domain(self, path: str, *, running: bool = False, paused: bool = False,
+                       bypass_cache: bool = False, progress=None) -> Domain:
+        """Start the domain whose memory state ``Domain.save`` wrote to ``path``."""
+        state = Domain._run_state(running, paused)
+        self._check_writable("restoring a domain")
+        uuid = self._dom_driver.restore(path, paused=state, bypass_cache=bypass_cache, progress=progress)
+        return Domain(self, self._dom_driver.get(uuid))
+
     def _refresh(self, uuid: str) -> DomainRecord:
         return self._dom_driver.get(uuid)
 

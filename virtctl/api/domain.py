@@ -148,3 +148,66 @@ class Domain:
         self._write("changing vCPUs")
         self._drv.set_vcpus(self._uuid, count, live=live, config=config, maximum=maximum,
                             guest=guest, hotpluggable=hotpluggable)
+
+    # --- memory state (save/restore/managed save) ---------------------------------
+    @staticmethod
+    def _run_state(running: bool, paused: bool) -> bool | None:
+        if running and paused:
+            raise InvalidArg("running and paused are mutually exclusive")
+        return True if paused else (False if running else None)
+
+    def save(self, path: str, *, running: bool = False, paused: bool = False,
+             bypass_cache: bool = False, progress=None) -> None:
+        """Save the memory state to ``path`` and stop the domain (reason ``saved``).
+        ``progress(done_bytes, total_bytes)`` is called while it runs."""
+        state = self._run_state(running, paused)
+        self._write("saving a domain")
+        self._drv.save(self._uuid, path, paused=state, bypass_cache=bypass_cache, progress=progress)
+
+    def managed_save(self, *, running: bool = False, paused: bool = False, bypass_cache: bool = False,
+                     progress=None) -> None:
+        """Save the memory state where the next ``start`` resumes it from."""
+        state = self._run_state(running, paused)
+        self._write("saving a domain")
+        self._drv.managed_save(self._uuid, paused=state, bypass_cache=bypass_cache, progress=progress)
+
+    def managed_save_remove(self) -> bool:
+        """Discard the managed save image; False when there was none."""
+        self._write("removing a managed save image")
+        return self._drv.managed_save_remove(self._uuid)
+
+    # --- console, display, input, monitor ---------------------------------------------
+    def open_console(self, *, devname: str | None = None, force: bool = False, safe: bool = False):
+        """A connected stream socket on the domain's serial console."""
+        self._write("opening a console")
+        return self._drv.open_console(self._uuid, devname=devname, force=force, safe=safe)
+
+    def display(self, *, type: str | None = None) -> str:  # noqa: A002 - virsh's name
+        return self._drv.display(self._uuid, type=type)
+
+    def screenshot(self, path: str, *, screen: int = 0) -> str:
+        """Write the screen to ``path``; returns the MIME type of what was written."""
+        if not isinstance(screen, int) or isinstance(screen, bool) or screen < 0:
+            raise InvalidArg(f"invalid screen {screen!r}")
+        self._write("taking a screenshot")
+        return self._drv.screenshot(self._uuid, path, screen=screen)
+
+    def send_key(self, keycodes: list[int], *, codeset: str = "linux", holdtime: int = 0) -> None:
+        from virtctl import keycodes as kc
+
+        kc.check(codeset, keycodes, holdtime)
+        self._write("sending keys")
+        self._drv.send_key(self._uuid, list(keycodes), codeset=codeset, holdtime=holdtime)
+
+    def monitor_command(self, command: str, *, hmp: bool = False) -> str:
+        self._write("sending monitor commands")
+        return self._drv.monitor_command(self._uuid, command, hmp=hmp)
+
+    # --- statistics -------------------------------------------------------------------
+    def memory_stats(self) -> dict[str, int]:
+        """virsh dommemstat's tags (``actual``, ``rss``, ...) -> KiB (or counts)."""
+        return self._drv.memory_stats(self._uuid)
+
+    def block_stats(self, device: str | None = None) -> list[dict]:
+        """One dict per disk: ``device``, ``rd_req``, ``rd_bytes``, ``wr_req``, ..."""
+        return self._drv.block_stats(self._uuid, device)

@@ -1,0 +1,310 @@
+"""Save, restore and managed save for the QEMU driver (a mixin of QemuDomainDriver).
+
+Saving (RELIABILITY.md rule 9), all under the domain lock:
+
+1. a temp file is created beside the target (``.NAME.<hex>.part``, O_EXCL,
+   0600) *before* the guest is touched: an unwritable place fails at once
+   with the domain untouched;
+2. the header (virtctl/savefile.py: magic, the live domain XML, whether to
+   run on restore) is written, the guest is stopped (``stop``);
+3. the descriptor is handed to QEMU with ``getfd`` (SCM_RIGHTS) and
+   ``migrate uri=fd:NAME``; never ``exec:`` (the sandbox forbids it anyway);
+4. ``migrate`` returns at once: ``query-migrate`` is polled until
+   ``completed`` or ``failed`` (progress = the shared file offset);
+5. success: fsync, rename over the target, fsync the directory; the exit
+   reason ``saved`` is logged for the monitor, QEMU is told to ``quit`` and
+   the run is cleaned up here (domain shut off, reason saved; a transient
+   domain is gone);
+   failure: the temp file is removed, QEMU resumed (``running (save
+   canceled)``) if it was running, and the error quotes QEMU's.
+
+Restoring starts QEMU with the same argv plus ``-incoming defer``, passes the
+image's descriptor (positioned after the header) with ``getfd`` and runs
+``migrate-incoming uri=fd:NAME``, waits for ``completed``, then ``cont``
+unless paused: ``running (restored)``.  The restored domain runs the saved
+definition (validated like ``define``); a domain not defined is transient.
+
+Managed save: the image is ``<config>/domains/<uuid>/managed.save``; ``start``
+resumes from it (and removes it), ``start --force-boot`` discards it,
+``undefine`` refuses while it exists unless ``--managed-save``.
+
+``bypass_cache``: QEMU cannot write through O_DIRECT descriptors, so the
+page cache is dropped for the image afterwards (POSIX_FADV_DONTNEED).
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from virtctl import savefile
+from virtctl.drivers.qemu import launch, process
+from virtctl.drivers.qemu import runtime as rt
+from virtctl.drivers.qemu.state import fsync_dir, unlink_quiet
+from virtctl.errors import InvalidArg, OperationFailed, OperationInvalid, VirtError
+
+FDNAME = "virtctl-migfd"
+MANAGED_SAVE = "managed.save"
+STALL_TIMEOUT = 300.0  # a save whose file offset does not move for this long is failed
+POLL = 0.05
+
+
+def _strip_live(definition) -> str:
+    """The live definition as a save image keeps it: no device aliases."""
+    d = definition.copy()
+    for el in list(d.root.iter("alias")):
+        el.getparent().remove(el)
+    return d.to_xml()
+
+
+def _drop_cache(fd: int, bypass_cache: bool) -> None:
+    if bypass_cache:
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass
+
+
+def _wait_migration(q, fd: int, base: int, total: int, progress, what: str) -> dict:
+    """Poll ``query-migrate`` until it is over; the last answer."""
+    from virtctl.drivers.qemu.qmp import QMPError
+
+    last_pos, last_move = -1, time.monotonic()
+    while True:
+        try:
+            info = q.command("query-migrate", timeout=30) or {}
+        except (QMPError, OSError) as exc:
+            raise rt.qmp_error(exc, what) from None
+        q.events.clear()
+        status = info.get("status")
+        try:
+            pos = os.lseek(fd, 0, os.SEEK_CUR) - base
+        except OSError:
+            pos = 0
+        if progress is not None:
+            ram = info.get("ram") or {}
+            tot = total or int(ram.get("total") or 0)
+            progress(min(pos, tot) if tot else pos, tot or pos)
+        if status in ("completed", "failed", "cancelled"):
+            return info
+        now = time.monotonic()
+        if pos != last_pos:
+            last_pos, last_move = pos, now
+        elif now - last_move > STALL_TIMEOUT:
+            return {"status": "failed", "error-desc": f"no progress for {STALL_TIMEOUT:g} seconds"}
+        time.sleep(POLL)
+
+
+class QemuSaveMixin:
+    # --- managed save files ---------------------------------------------------------------
+    def _managed_save_path(self, uuid: str) -> str:
+        return os.path.join(self.state.config_dir(uuid), MANAGED_SAVE)
+
+    def _has_managed_save(self, uuid: str) -> bool:
+        return os.path.exists(self._managed_save_path(uuid))
+
+    def _managed_save_undefine_check(self, uuid: str, managed_save: bool) -> None:
+        """undefine: refuse while a managed save image exists (unless --managed-save)."""
+        if not managed_save and self._has_managed_save(uuid):
+            raise OperationInvalid(
+                "Requested operation is not valid: Refusing to undefine while domain managed save image exists")
+
+    def _managed_start(self, uuid: str, v, *, paused: bool, autodestroy: bool, force_boot: bool) -> bool:
+        """start: resume from the managed save image if there is one (True), or
+        discard it with ``force_boot``.  Caller holds the domain lock."""
+        path = self._managed_save_path(uuid)
+        if not os.path.exists(path):
+            return False
+        if force_boot:
+            unlink_quiet(path)
+            fsync_dir(os.path.dirname(path))
+            return False
+        try:
+            self._restore_locked(path, uuid, persistent=True, paused=paused or None,
+                                 autodestroy=autodestroy, expect_uuid=uuid)
+        except VirtError as exc:
+            raise VirtError(f"{exc.message} (the managed save image is kept; 'start --force-boot' "
+                            "boots afresh and discards it)", code=exc.code, detail=exc.detail) from None
+        unlink_quiet(path)
+        fsync_dir(os.path.dirname(path))
+        return True
+
+    # --- save ---------------------------------------------------------------------------------
+    def save(self, uuid: str, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
+             progress=None) -> None:
+        with self._running(uuid) as run:
+            self._save_locked(run, path, paused=paused, bypass_cache=bypass_cache, progress=progress)
+        self._autodestroy.discard(uuid)
+
+    def managed_save(self, uuid: str, *, paused: bool | None = None, bypass_cache: bool = False,
+                     progress=None) -> None:
+        with self._running(uuid) as run:
+            if self._config(uuid) is None:
+                raise OperationInvalid(
+                    "Requested operation is not valid: cannot do managed save for transient domain")
+            self._save_locked(run, self._managed_save_path(uuid), paused=paused,
+                              bypass_cache=bypass_cache, progress=progress)
+        self._autodestroy.discard(uuid)
+
+    def managed_save_remove(self, uuid: str) -> bool:
+        with rt.domain_lock(self.state, uuid):
+            self._checked_view(uuid, locked=True)
+            path = self._managed_save_path(uuid)
+            if not os.path.exists(path):
+                return False
+            unlink_quiet(path)
+            fsync_dir(os.path.dirname(path))
+            return True
+
+    def _save_locked(self, run: rt.RunningDomain, path: str, *, paused: bool | None,
+                     bypass_cache: bool, progress) -> None:
+        from virtctl.drivers.qemu.qmp import QMPError
+
+        uuid, rec = run.uuid, run.record
+        live_def = self._live(uuid)
+        if live_def is None:
+            raise OperationFailed(f"the live definition of domain {uuid} is missing")
+        was_running = rec.get("state") == "running"
+        run_after = was_running if paused is None else not paused
+        header = savefile.Header("qemu", _strip_live(live_def), run_after)
+        fd, tmp = savefile.create_temp(path)  # fails before the guest is touched
+        committed = False
+        try:
+            try:
+                base = savefile.write_header(fd, header)
+            except OSError as exc:
+                raise OperationFailed(f"cannot write save file '{path}': {exc.strerror}") from None
+            with run.qmp(timeout=30) as q:
+                stopped = False
+                try:
+                    if was_running:
+                        q.command("stop")
+                        stopped = True
+                        run.update(state="paused", reason="saving")
+                    try:  # QEMU's default 32 MiB/s cap is for live migration, not for saving
+                        q.command("migrate-set-parameters", {"max-bandwidth": 1 << 40})
+                    except QMPError:
+                        pass
+                    q.command("getfd", {"fdname": FDNAME}, fds=[fd])
+                    q.command("migrate", {"uri": f"fd:{FDNAME}"})
+                    info = _wait_migration(q, fd, base, 0, progress, "save")
+                    if info.get("status") != "completed":
+                        desc = info.get("error-desc") or f"migration {info.get('status')}"
+                        try:
+                            q.command("migrate_cancel")
+                        except QMPError:
+                            pass
+                        raise OperationFailed(f"operation failed: saving domain to '{path}' failed: {desc}",
+                                              detail={"path": path})
+                    savefile.commit(fd, tmp, path)
+                    committed = True
+                    _drop_cache(fd, bypass_cache)
+                except BaseException:
+                    try:
+                        q.command("closefd", {"fdname": FDNAME})
+                    except (QMPError, OSError):
+                        pass
+                    if stopped:
+                        try:
+                            q.command("cont")
+                            run.update(state="running", reason="save canceled")
+                        except (QMPError, OSError):
+                            pass
+                    raise
+                self._quit_saved(run, q)
+        except BaseException as exc:
+            if not committed:
+                savefile.discard(tmp)
+            if isinstance(exc, (QMPError, OSError)) and not isinstance(exc, VirtError):
+                raise rt.qmp_error(exc, "save") from None
+            raise
+        finally:
+            os.close(fd)
+
+    def _quit_saved(self, run: rt.RunningDomain, q) -> None:
+        """The image is safe: end the run with reason ``saved``."""
+        from virtctl.drivers.qemu.locks import pidfile_holder
+        from virtctl.drivers.qemu.qmp import QMPError
+
+        uuid, rec = run.uuid, run.record
+        rt.append_event(self.state, uuid, {"run_id": rec.get("run_id"), "virtctl": "exit-reason",
+                                           "reason": "saved"})
+        try:
+            q.command("quit")
+        except (QMPError, OSError):
+            pass
+        pid, started = rec["pid"], rec.get("start_time")
+        pidfile = self.state.pidfile(uuid)
+
+        def holds() -> bool:
+            return pidfile_holder(pidfile) == pid
+
+        if not process.wait_gone(pid, started, 30.0, holds):
+            process.kill_and_wait(pid, started, term_timeout=5.0, kill_timeout=15.0, alive=holds)
+        rt.cleanup(self.state, uuid, rec, "saved")
+
+    # --- restore --------------------------------------------------------------------------------
+    def restore(self, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
+                progress=None) -> str:
+        fd = savefile.open_image(path)
+        try:
+            header = savefile.read_header(fd, path)
+        finally:
+            os.close(fd)
+        if header.driver != "qemu":
+            raise InvalidArg(f"'{path}' was saved by the {header.driver} driver, not the qemu driver")
+        definition = self._prepare(header.xml, f"{path} (saved domain XML)")
+        uuid = definition.uuid
+        with self._global_lock():
+            exists = self._check_unique(definition)
+            with rt.domain_lock(self.state, uuid):
+                persistent = False
+                if exists:
+                    v = self._checked_view(uuid, locked=True)
+                    if v.probe.alive:
+                        raise OperationInvalid(
+                            f"Requested operation is not valid: domain '{definition.name}' is already active")
+                    persistent = v.persistent
+                self._restore_locked(path, uuid, persistent=persistent, paused=paused, autodestroy=False,
+                                     bypass_cache=bypass_cache, progress=progress)
+        return uuid
+
+    def _restore_locked(self, path: str, uuid: str, *, persistent: bool, paused: bool | None,
+                        autodestroy: bool, bypass_cache: bool = False, progress=None,
+                        expect_uuid: str | None = None) -> None:
+        from virtctl.drivers.qemu.qmp import QMPError
+
+        fd = savefile.open_image(path)
+        try:
+            header = savefile.read_header(fd, path)
+            if header.driver != "qemu":
+                raise InvalidArg(f"'{path}' was saved by the {header.driver} driver, not the qemu driver")
+            definition = self._prepare(header.xml, f"{path} (saved domain XML)")
+            if expect_uuid is not None and definition.uuid != expect_uuid:
+                raise InvalidArg(f"'{path}' holds domain {definition.uuid}, not {expect_uuid}")
+            base, total = header.payload_offset, os.fstat(fd).st_size - header.payload_offset
+            start_paused = (not header.running) if paused is None else paused
+            log_path = self.state.qemu_log(uuid)
+
+            def incoming(live_def, rec, q) -> None:
+                try:
+                    q.command("getfd", {"fdname": FDNAME}, fds=[fd])
+                    q.command("migrate-incoming", {"uri": f"fd:{FDNAME}"})
+                    info = _wait_migration(q, fd, base, total, progress, "restore")
+                except (QMPError, OSError) as exc:
+                    tail = process.log_tail(log_path, 1500).strip().splitlines()[-3:]
+                    raise OperationFailed(f"operation failed: restoring from '{path}' failed: "
+                                          f"{'; '.join(tail) or exc}", detail={"path": path}) from None
+                if info.get("status") != "completed":
+                    raise OperationFailed(f"operation failed: restoring from '{path}' failed: "
+                                          f"{info.get('error-desc') or info.get('status')}", detail={"path": path})
+                if not start_paused:
+                    rec["reason"] = "restored"
+                self._decorate(live_def, rec, q)
+
+            launch.start_domain(self.state, uuid, definition, persistent=persistent, paused=start_paused,
+                                autodestroy=autodestroy, decorate=incoming, extra_args=("-incoming", "defer"))
+            if autodestroy:
+                self._autodestroy.add(uuid)
+            _drop_cache(fd, bypass_cache)
+        finally:
+            os.close(fd)

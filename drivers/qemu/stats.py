@@ -1,0 +1,238 @@
+"""Display, screenshots, keys, raw monitor commands and statistics for the
+QEMU driver (a mixin of QemuDomainDriver).  Each operation holds the domain
+lock and speaks QMP on the command socket (runtime.running_domain).
+
+* ``display``: ``query-vnc`` -> ``vnc://HOST:DISPLAY`` (virsh prints the
+  display number, port - 5900) or ``vnc+unix:///path``;
+* ``screenshot``: QMP ``screendump`` into the domain's runtime directory
+  (QEMU writes it), then copied to the caller's file through a temp file;
+* ``send_key``: keys translated to QEMU's qnum (virtctl/keycodes.py) and sent
+  as ``{"type": "number"}``;
+* ``monitor_command``: a raw QMP JSON command, or HMP through
+  ``human-monitor-command``;
+* ``memory_stats``: ``query-balloon`` + the balloon's ``guest-stats`` QOM
+  property (polling interval switched on at first use) + VmRSS of QEMU;
+* ``block_stats``: ``query-blockstats`` matched to disks by alias.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+
+from virtctl.drivers.qemu import runtime as rt
+from virtctl.errors import InvalidArg, OperationFailed
+
+PPM_MIME = "image/x-portable-pixmap"
+BALLOON_QOM = "/machine/peripheral/balloon0"
+STATS_PERIOD = 5  # seconds, when nobody set one (libvirt's <stats period> default is 0 = off)
+# guest-stats name -> (virsh tag, divisor to KiB or 1 for counts)
+_GUEST_STATS = (("stat-swap-in", "swap_in", 1024), ("stat-swap-out", "swap_out", 1024),
+                ("stat-major-faults", "major_fault", 1), ("stat-minor-faults", "minor_fault", 1),
+                ("stat-free-memory", "unused", 1024), ("stat-total-memory", "available", 1024),
+                ("stat-available-memory", "usable", 1024), ("stat-disk-caches", "disk_caches", 1024),
+                ("stat-htlb-pgalloc", "hugetlb_pgalloc", 1), ("stat-htlb-pgfail", "hugetlb_pgfail", 1))
+
+
+def _rss_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class QemuStatsMixin:
+    def _qmp_call(self, q, name: str, args: dict | None = None, what: str | None = None):
+        from virtctl.drivers.qemu.qmp import QMPError
+
+        try:
+            return q.command(name, args)
+        except (QMPError, OSError) as exc:
+            raise rt.qmp_error(exc, what or name) from None
+
+    # --- display, screenshot, keys ------------------------------------------------------------
+    def display(self, uuid: str, *, type: str | None = None) -> str:  # noqa: A002
+        with self._running(uuid) as run, run.qmp() as q:
+            if type not in (None, "vnc"):
+                raise OperationFailed("No graphical display found")
+            info = self._qmp_call(q, "query-vnc", what="domdisplay") or {}
+        if not info.get("enabled"):
+            raise OperationFailed("No graphical display found")
+        host, service, family = info.get("host") or "", str(info.get("service") or ""), info.get("family")
+        if family == "unix":
+            return f"vnc+unix://{host or service}"
+        if host in ("0.0.0.0", "::", ""):
+            host = "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        try:
+            return f"vnc://{host}:{int(service) - 5900}"
+        except ValueError:
+            raise OperationFailed(f"QEMU reported an odd VNC service {service!r}") from None
+
+    def screenshot(self, uuid: str, path: str, *, screen: int = 0) -> str:
+        from virtctl import savefile
+
+        with self._running(uuid) as run, run.qmp(timeout=30) as q:
+            tmp_in = os.path.join(run.chardev_dir, f"screendump-{secrets.token_hex(6)}.ppm")
+            args: dict = {"filename": tmp_in}
+            if screen:
+                args["head"] = screen
+            try:
+                self._qmp_call(q, "screendump", args, what="screenshot")
+                with open(tmp_in, "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                raise OperationFailed(f"screenshot: cannot read QEMU's screen dump: {exc.strerror}") from None
+            finally:
+                try:
+                    os.unlink(tmp_in)
+                except OSError:
+                    pass
+        fd, tmp = savefile.create_temp(path)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            except OSError as exc:
+                savefile.discard(tmp)
+                from virtctl.errors import SystemError_
+
+                raise SystemError_(f"cannot write '{path}': {exc.strerror}") from None
+            os.fchmod(fd, 0o644 & ~_umask())
+            savefile.commit(fd, tmp, path)
+        finally:
+            os.close(fd)
+        return PPM_MIME
+
+    def send_key(self, uuid: str, keycodes: list[int], *, codeset: str = "linux",
+                 holdtime: int = 0) -> None:
+        from virtctl import keycodes as kc
+
+        try:
+            keys = [{"type": "number", "data": kc.to_qnum(codeset, k)} for k in keycodes]
+        except kc.KeycodeError as exc:
+            raise InvalidArg(f"invalid argument: {exc}") from None
+        args: dict = {"keys": keys}
+        if holdtime:
+            args["hold-time"] = holdtime
+        with self._running(uuid) as run, run.qmp() as q:
+            self._qmp_call(q, "send-key", args, what="send-key")
+
+    def monitor_command(self, uuid: str, command: str, *, hmp: bool = False) -> str:
+        from virtctl.drivers.qemu.qmp import QMPCommandError, QMPError
+
+        if hmp:
+            name, args = "human-monitor-command", {"command-line": command}
+        else:
+            try:
+                req = json.loads(command)
+            except ValueError as exc:
+                raise InvalidArg(f"invalid argument: the monitor command is not JSON: {exc}") from None
+            if not isinstance(req, dict) or not isinstance(req.get("execute"), str) \
+                    or not isinstance(req.get("arguments", {}), dict) \
+                    or set(req) - {"execute", "arguments", "id"}:
+                raise InvalidArg('invalid argument: a QMP command is a JSON object '
+                                 '{"execute": NAME, "arguments": {...}}')
+            name, args = req["execute"], req.get("arguments")
+            if name == "qmp_capabilities":
+                raise InvalidArg("invalid argument: the monitor connection is already negotiated")
+        with self._running(uuid) as run, run.qmp(timeout=60) as q:
+            try:
+                ret = q.command(name, args, timeout=60)
+                reply: dict = {"return": ret}
+            except QMPCommandError as exc:
+                if hmp:
+                    raise rt.qmp_error(exc, "qemu-monitor-command") from None
+                reply = {"error": {"class": exc.error_class, "desc": exc.desc}}
+            except (QMPError, OSError) as exc:
+                raise rt.qmp_error(exc, "qemu-monitor-command") from None
+        if hmp:
+            return str(ret)
+        if not hmp and "id" in req:
+            reply["id"] = req["id"]
+        return json.dumps(reply, separators=(",", ":"))
+
+    # --- statistics -------------------------------------------------------------------------------
+    def memory_stats(self, uuid: str) -> dict[str, int]:
+        from virtctl.drivers.qemu.qmp import QMPCommandError
+
+        with self._running(uuid) as run, run.qmp() as q:
+            live_def = self._live(uuid)
+            out: dict[str, int] = {}
+            has_balloon = live_def is not None and any(
+                el.get("model", "virtio") != "none" for el in live_def.root.findall("devices/memballoon"))
+            try:
+                actual = q.command("query-balloon").get("actual")
+                out["actual"] = int(actual) // 1024
+            except QMPCommandError:  # no balloon device: the guest has all its memory
+                out["actual"] = live_def.memory_kib if live_def is not None else 0
+            except Exception as exc:  # noqa: BLE001
+                raise rt.qmp_error(exc, "dommemstat") from None
+            if has_balloon:
+                try:
+                    period = q.command("qom-get", {"path": BALLOON_QOM, "property": "guest-stats-polling-interval"})
+                    if not period:
+                        q.command("qom-set", {"path": BALLOON_QOM, "property": "guest-stats-polling-interval",
+                                              "value": STATS_PERIOD})
+                    gs = q.command("qom-get", {"path": BALLOON_QOM, "property": "guest-stats"}) or {}
+                except QMPCommandError:
+                    gs = {}
+                except Exception as exc:  # noqa: BLE001
+                    raise rt.qmp_error(exc, "dommemstat") from None
+                stats = gs.get("stats") or {}
+                for key, tag, div in _GUEST_STATS:
+                    v = stats.get(key)
+                    if isinstance(v, int) and v >= 0:
+                        out[tag] = v // div
+                if isinstance(gs.get("last-update"), int) and gs["last-update"] > 0:
+                    out["last_update"] = gs["last-update"]
+            rss = _rss_kib(run.record.get("pid") or 0)
+            if rss is not None:
+                out["rss"] = rss
+        order = ["actual", "swap_in", "swap_out", "major_fault", "minor_fault", "unused", "available",
+                 "usable", "last_update", "disk_caches", "hugetlb_pgalloc", "hugetlb_pgfail", "rss"]
+        return {k: out[k] for k in order if k in out}
+
+    def block_stats(self, uuid: str, device: str | None = None) -> list[dict]:
+        with self._running(uuid) as run, run.qmp() as q:
+            live_def = self._live(uuid)
+            stats = self._qmp_call(q, "query-blockstats", what="domblkstat") or []
+        disks = []
+        for el in live_def.root.findall("devices/disk") if live_def is not None else []:
+            tgt, src, alias = el.find("target"), el.find("source"), el.find("alias")
+            dev = tgt.get("dev") if tgt is not None else None
+            path = (src.get("file") or src.get("dev")) if src is not None else None
+            if device is not None and device not in (dev, path):
+                continue
+            disks.append((dev, alias.get("name") if alias is not None else None))
+        if device is not None and not disks:
+            raise InvalidArg(f"invalid argument: invalid path: {device} not assigned to domain")
+        out = []
+        for dev, alias in disks:
+            s: dict = {}
+            for entry in stats:
+                qdev = entry.get("qdev") or entry.get("device") or ""
+                if alias and (qdev == alias or qdev.startswith(f"/machine/peripheral/{alias}/")):
+                    s = entry.get("stats") or {}
+                    break
+            out.append({"device": dev, "rd_req": s.get("rd_operations", 0), "rd_bytes": s.get("rd_bytes", 0),
+                        "wr_req": s.get("wr_operations", 0), "wr_bytes": s.get("wr_bytes", 0),
+                        "flush_operations": s.get("flush_operations", 0),
+                        "rd_total_times": s.get("rd_total_time_ns", 0),
+                        "wr_total_times": s.get("wr_total_time_ns", 0),
+                        "flush_total_times": s.get("flush_total_time_ns", 0),
+                        "errs": s.get("failed_rd_operations", 0) + s.get("failed_wr_operations", 0)
+                        + s.get("failed_flush_operations", 0)})
+        return out
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m

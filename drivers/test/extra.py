@@ -1,0 +1,185 @@
+"""Save/restore, managed save, console, display, input and statistics for the
+test driver (a mixin of ``TestDomainDriver``), with the QEMU driver's error
+codes.  Like libvirt's test driver, ``save`` writes a real file (the save
+image header with the domain XML, no memory) that ``restore`` reads back.
+
+The console is a socket pair whose far end echoes what it receives (the mock
+guest has nothing to say), so ``virtctl console`` can be exercised too.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+
+from virtctl.api.types import DomainState
+from virtctl.errors import InvalidArg, OperationFailed, OperationInvalid
+from virtctl import savefile
+
+# A 2x1 black/white PPM: what the mock "screen" shows.
+_SCREEN = b"P6\n2 1\n255\n\x00\x00\x00\xff\xff\xff"
+PPM_MIME = "image/x-portable-pixmap"
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file (nothing left behind on failure)."""
+    import os
+
+    from virtctl.errors import SystemError_
+
+    fd, tmp = savefile.create_temp(path)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            savefile.discard(tmp)
+            raise SystemError_(f"cannot write '{path}': {exc.strerror}") from None
+        savefile.commit(fd, tmp, path)
+    finally:
+        os.close(fd)
+
+
+def _echo(sock: socket.socket) -> None:
+    try:
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                break
+            sock.sendall(data)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+class TestExtraMixin:
+    # --- save / restore ------------------------------------------------------------------
+    def _save_state(self, uuid: str, paused: bool | None):
+        d = self._get(uuid)
+        self._require_active(d)
+        running = d.state != DomainState.PAUSED if paused is None else not paused
+        return d, running
+
+    def save(self, uuid: str, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
+             progress=None) -> None:
+        d, running = self._save_state(uuid, paused)
+        data = savefile.Header("test", self.get_xml(uuid, security_info=True), running).to_bytes()
+        _write_file(path, data)
+        n = len(data)
+        if progress is not None:
+            progress(n, n)
+        self._shutoff_state(uuid, d, "saved")
+
+    def restore(self, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
+                progress=None) -> str:
+        import os
+
+        from virtctl.drivers.test.domains import TestDomain, _reason
+
+        fd = savefile.open_image(path)
+        try:
+            header = savefile.read_header(fd, path)
+        finally:
+            os.close(fd)
+        if header.driver != "test":
+            raise InvalidArg(f"'{path}' was saved by the {header.driver} driver, not the test driver")
+        definition = self._prepare(header.xml, f"{path} (saved domain XML)")
+        existing = self._check_unique(definition)
+        if existing is not None:
+            if existing.id is not None:
+                raise OperationInvalid(
+                    f"Requested operation is not valid: domain '{definition.name}' is already active")
+            d = existing
+        else:
+            d = TestDomain(config=definition, persistent=False)
+            self._add(d)
+        self._start_state(d, "restored")
+        if existing is not None:
+            d.live = definition
+        if not (header.running if paused is None else not paused):
+            d.state, d.reason = DomainState.PAUSED, _reason(DomainState.PAUSED, "user")
+        if progress is not None:
+            progress(1, 1)
+        return definition.uuid
+
+    def managed_save(self, uuid: str, *, paused: bool | None = None, bypass_cache: bool = False,
+                     progress=None) -> None:
+        d, _running = self._save_state(uuid, paused)
+        if not d.persistent:
+            raise OperationInvalid("Requested operation is not valid: cannot do managed save for transient domain")
+        d.managed_save = True
+        if progress is not None:
+            progress(1, 1)
+        self._shutoff_state(uuid, d, "saved")
+
+    def managed_save_remove(self, uuid: str) -> bool:
+        d = self._get(uuid)
+        had, d.managed_save = d.managed_save, False
+        return had
+
+    # --- console, display, input ----------------------------------------------------------
+    def open_console(self, uuid: str, *, devname: str | None = None, force: bool = False,
+                     safe: bool = False):
+        d = self._get(uuid)
+        self._require_active(d)
+        if devname not in (None, "serial0", "console0"):
+            raise OperationFailed(f"internal error: character device {devname} is not using a PTY")
+        ours, theirs = socket.socketpair()
+        threading.Thread(target=_echo, args=(theirs,), daemon=True).start()
+        return ours
+
+    def display(self, uuid: str, *, type: str | None = None) -> str:  # noqa: A002
+        d = self._get(uuid)
+        self._require_active(d)
+        for g in self._live(d).root.findall("devices/graphics") if self._live(d) is not None \
+                else d.config.root.findall("devices/graphics"):
+            gtype = g.get("type")
+            if type is not None and gtype != type:
+                continue
+            if gtype in ("vnc", "spice"):
+                port = g.get("port")
+                listen = g.get("listen") or "127.0.0.1"
+                if listen in ("0.0.0.0", "::"):
+                    listen = "localhost"
+                if port and port != "-1":
+                    return f"{gtype}://{listen}:{port}"
+        raise OperationFailed("No graphical display found")
+
+    def screenshot(self, uuid: str, path: str, *, screen: int = 0) -> str:
+        d = self._get(uuid)
+        self._require_active(d)
+        if screen != 0:
+            raise InvalidArg(f"invalid argument: no screen with ID {screen}")
+        _write_file(path, _SCREEN)
+        return PPM_MIME
+
+    def send_key(self, uuid: str, keycodes: list[int], *, codeset: str = "linux",
+                 holdtime: int = 0) -> None:
+        self._require_active(self._get(uuid))
+
+    # --- statistics ---------------------------------------------------------------------------
+    def memory_stats(self, uuid: str) -> dict[str, int]:
+        d = self._get(uuid)
+        self._require_active(d)
+        cur = d.current.memory_kib
+        return {"actual": cur, "swap_in": 0, "swap_out": 0, "unused": cur // 2, "available": cur,
+                "usable": cur // 2, "rss": cur // 4}
+
+    def block_stats(self, uuid: str, device: str | None = None) -> list[dict]:
+        d = self._get(uuid)
+        self._require_active(d)
+        out = []
+        for el in d.current.root.findall("devices/disk"):
+            tgt = el.find("target")
+            dev = tgt.get("dev") if tgt is not None else None
+            src = el.find("source")
+            path = (src.get("file") or src.get("dev")) if src is not None else None
+            if device is not None and device not in (dev, path):
+                continue
+            out.append({"device": dev, "rd_req": 0, "rd_bytes": 0, "wr_req": 0, "wr_bytes": 0,
+                        "flush_operations": 0, "rd_total_times": 0, "wr_total_times": 0,
+                        "flush_total_times": 0, "errs": 0})
+        if device is not None and not out:
+            raise InvalidArg(f"invalid argument: invalid path: {device} not assigned to domain")
+        return out
