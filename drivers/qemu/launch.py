@@ -7,8 +7,9 @@ The caller holds the domain lock for the whole sequence.  Order, and what a
 2. QEMU spawned (own session, stdio appended to its log, ``-S``: the guest
    does not run), its pid and start time added to the record;
 3. wait for the pid-file lock to be held by that pid and for QMP to greet;
-4. the monitor process spawned; wait until it says ``ready`` (its QMP
-   connection is up, so no guest event can be missed);
+4. the monitor process (spawned right after QEMU, so their start-ups
+   overlap) says ``ready``: its QMP connection is up, so no guest event
+   can be missed;
 5. balloon target, VNC port, live XML written; ``cont`` unless paused;
 6. the record committed with ``phase: running``.
 
@@ -100,6 +101,7 @@ def _log_since(path: str, offset: int) -> str:
 
 
 def _spawn_monitor(state: StateRoot, uuid: str, run_id: str, owner: tuple[int, int] | None):
+    """Start the monitor; returns (process, read end of its ready pipe)."""
     r, w = os.pipe()
     try:
         argv = [sys.executable, "-m", "virtctl.drivers.qemu.monitor", *state.to_args(),
@@ -112,6 +114,11 @@ def _spawn_monitor(state: StateRoot, uuid: str, run_id: str, owner: tuple[int, i
         os.close(w)
         raise
     os.close(w)
+    return proc, r
+
+
+def _wait_monitor(state: StateRoot, uuid: str, r: int) -> None:
+    """Wait until the monitor writes ``ready`` (its QMP connection is up)."""
     try:
         buf = b""
         deadline = time.monotonic() + MONITOR_START_TIMEOUT
@@ -128,22 +135,20 @@ def _spawn_monitor(state: StateRoot, uuid: str, run_id: str, owner: tuple[int, i
         if not buf.startswith(b"ready"):
             detail = buf.decode(errors="replace").strip() or process.log_tail(state.monitor_log(uuid), 1000)
             raise OperationFailed(f"the domain monitor failed to start: {detail}")
-    except BaseException:
-        process.kill_and_wait(proc.pid, None, term_timeout=2, kill_timeout=5)
-        raise
     finally:
         os.close(r)
-    return proc
 
 
 def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, paused: bool,
-                 autodestroy: bool, decorate) -> dict:
+                 autodestroy: bool, decorate, extra_args: tuple[str, ...] = ()) -> dict:
     """Start ``definition`` (caller holds the domain lock; the domain is not running).
 
     ``decorate(live_def, record, qmp)`` fills the live XML (aliases, VNC port).
+    ``extra_args`` go at the end of QEMU's argv (restore: ``-incoming defer``).
     Returns the committed runtime record."""
     paths = state.runtime_paths(uuid)
-    argv = build_command(definition, paths)  # NOT_SUPPORTED / XML errors before any side effect
+    # NOT_SUPPORTED / XML errors before any side effect
+    argv = build_command(definition, paths) + list(extra_args)
     rt.kill_stray(state, uuid, None)
     _prepare_dirs(state, uuid, paths)
     actions = {}
@@ -175,11 +180,17 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         except OSError as exc:
             raise OperationFailed(f"cannot run QEMU '{argv[0]}': {exc.strerror}") from None
         rt.update_record(state, uuid, rec, pid=proc.pid, start_time=process.start_time(proc.pid))
-        q = _wait_qemu(proc, paths, log_path, log_offset)
-        rec["qemu_version"] = q.version
+        # the monitor's Python start-up overlaps QEMU's (it retries until QMP is there)
         owner = (os.getpid(), process.start_time(os.getpid())) if autodestroy else None
-        monitor = _spawn_monitor(state, uuid, rec["run_id"], owner)
+        monitor, ready_fd = _spawn_monitor(state, uuid, rec["run_id"], owner)
         rec.update(monitor_pid=monitor.pid, monitor_start_time=process.start_time(monitor.pid))
+        try:
+            q = _wait_qemu(proc, paths, log_path, log_offset)
+        finally:
+            if q is None:
+                os.close(ready_fd)
+        rec["qemu_version"] = q.version
+        _wait_monitor(state, uuid, ready_fd)
         live = definition.copy()
         decorate(live, rec, q)
         if not paused:

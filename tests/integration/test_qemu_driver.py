@@ -75,6 +75,7 @@ class Env:
         self.uri = f"qemu:///embed?root={root}"
         self.state = StateRoot.for_uri("/embed", {"root": str(root)})
         self.conn = virtctl.open(self.uri)
+        self.env = None  # environment of the virtctl processes (None: ours)
 
     def xml(self, name: str, *, uuid: str | None = None, on_poweroff: str | None = None,
             balloon: bool = False) -> str:
@@ -94,7 +95,7 @@ class Env:
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([VIRTCTL, "-c", self.uri, *args], capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, env=self.env)
 
     def ok(self, *args: str, timeout: float = 120) -> str:
         r = self.run(*args, timeout=timeout)
@@ -174,8 +175,13 @@ def env(tmp_path, test_guest):
 
 
 # --- the CLI, end to end -----------------------------------------------------------------
-def test_define_start_ready_shutdown_wait(env):
-    tmp_before = set(os.listdir("/tmp"))
+def test_define_start_ready_shutdown_wait(env, tmp_path):
+    # other programs use /tmp too: watch virtctl-named entries there, and give
+    # the virtctl processes (and the QEMU and monitor they start) their own TMPDIR
+    private_tmp = tmp_path / "tmpdir"
+    private_tmp.mkdir()
+    env.env = {**os.environ, "TMPDIR": str(private_tmp)}
+    tmp_before = {n for n in os.listdir("/tmp") if "virtctl" in n}
     home_before = set(os.listdir(os.path.expanduser("~")))
     env.ok("define", env.xml_file("g1"))
     assert env.domstate("g1") == "shut off (unknown)"
@@ -192,8 +198,9 @@ def test_define_start_ready_shutdown_wait(env):
     assert env.ok("list", "--name").strip() == ""
     assert not env.qemu_pids()
     # nothing written outside the embed root and its short socket directory
-    new_tmp = set(os.listdir("/tmp")) - tmp_before
+    new_tmp = {n for n in os.listdir("/tmp") if "virtctl" in n} - tmp_before
     assert new_tmp <= {os.path.basename(env.state.sock)}, new_tmp
+    assert not os.listdir(private_tmp)
     assert set(os.listdir(os.path.expanduser("~"))) == home_before
     assert not os.path.exists(env.state.record_file(uuid))
 
