@@ -32,8 +32,9 @@ Examples:
 @click.option("--autodestroy", is_flag=True, help="destroy the guest when virtctl's connection closes")
 @click.option("--bypass-cache", is_flag=True, help="avoid the file system cache when restoring")
 @click.option("--force-boot", is_flag=True, help="boot afresh, discarding any managed save state")
+@click.option("--console", "attach_console", is_flag=True, help="attach to console after creation")
 @pass_session
-def start(session, domain, all_autostart, paused, autodestroy, bypass_cache, force_boot):
+def start(session, domain, all_autostart, paused, autodestroy, bypass_cache, force_boot, attach_console=False):
     opts = dict(paused=paused, autodestroy=autodestroy, bypass_cache=bypass_cache, force_boot=force_boot)
     if all_autostart:
         if domain is not None:
@@ -45,6 +46,10 @@ def start(session, domain, all_autostart, paused, autodestroy, bypass_cache, for
     dom = session.domain(domain)
     dom.start(**opts)
     session.done(dom.name, f"Domain '{dom.name}' started", {"uuid": dom.uuid, "action": "started"})
+    if attach_console:
+        from virtctl.commands.domain_console import attach
+
+        attach(session, dom)
 
 
 def _start_all_autostart(session, opts: dict) -> None:
