@@ -25,7 +25,9 @@ def driver_class(scheme: str):
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("virtctl.drivers"):
+        # only the driver module itself missing means "not in this build";
+        # anything else it fails to import is a bug and must say so
+        if exc.name in (module, module.rpartition(".")[0]):
             raise ConnectFailed(f"the '{scheme}' driver is not available in this build") from None
         raise
     return getattr(mod, cls)

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
+
+# Subprocesses must run the virtctl installed beside this interpreter (the
+# venv's), never another one found first on PATH.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 # The suite tests the installed package: virtctl.drivers exists only there
 # (the source tree keeps drivers/ at the top level).

@@ -99,12 +99,16 @@ def kill_and_wait(pid: int, started: int | None, *, term_timeout: float = 10.0,
 def spawn_detached(argv: list[str], log_path: str, *, pass_fds: tuple[int, ...] = (),
                    env: dict | None = None) -> subprocess.Popen:
     """Start ``argv`` in its own session, stdin from /dev/null, stdout and stderr
-    appended to ``log_path``; it outlives us (re-parented to init or a subreaper)."""
+    appended to ``log_path``; it outlives us (re-parented to init or a subreaper).
+
+    It runs in ``/``: a long-lived process must not pin the caller's working
+    directory, and ``python -m`` must not find a source tree there instead
+    of the installed package."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
                                 start_new_session=True, close_fds=True, pass_fds=pass_fds,
-                                env=env)
+                                env=env, cwd="/")
     finally:
         os.close(fd)
 
