@@ -57,6 +57,7 @@ def build_command(definition, paths) -> list[str]:
 
 def _prepare_dirs(state: StateRoot, uuid: str, paths) -> None:
     ensure_dir(state.run_dir(uuid))
+    ensure_dir(state.sock)
     sock = state.sock_dir(uuid)
     shutil.rmtree(sock, ignore_errors=True)  # stale sockets of a dead run
     ensure_dir(sock)

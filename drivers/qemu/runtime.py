@@ -147,6 +147,11 @@ def cleanup(state: StateRoot, uuid: str, rec: dict | None, reason: str | None) -
     for name in ("record.json", "live.xml", "qemu.pid", "events.jsonl"):
         unlink_quiet(os.path.join(rundir, name))
     shutil.rmtree(state.sock_dir(uuid), ignore_errors=True)
+    if state.sock != state.run_domains:
+        try:
+            os.rmdir(state.sock)  # the short /tmp directory goes with its last domain
+        except OSError:
+            pass
     if not persistent:
         shutil.rmtree(rundir, ignore_errors=True)
 

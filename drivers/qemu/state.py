@@ -230,7 +230,8 @@ class StateRoot:
                 ensure_dir(os.path.dirname(self.run))  # /tmp/virtctl-UID must be ours
         for d in (self.config_domains, self.run, self.locks_dir, self.run_domains, self.logs_dir):
             ensure_dir(d)
-        ensure_dir(self.sock)
+        # the socket directory is made by the first start (launch.py), so that
+        # merely looking at a root leaves nothing in /tmp
 
     # --- persistent definitions -------------------------------------------------
     @property
