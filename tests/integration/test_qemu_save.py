@@ -99,6 +99,23 @@ def test_save_to_unwritable_place_keeps_running(env, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_save_failing_midway_resumes_and_removes_the_file(env, tmp_path):
+    """QEMU's writes fail (a 2 MiB file size limit on it: "full disk")."""
+    import resource
+
+    pid = env.record(NAME)["pid"]
+    old = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (2 << 20, old[1]))  # soft only: it can be raised back
+    try:
+        r = env.run("save", NAME, str(tmp_path / "f.save"), timeout=300)
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, old)
+    assert r.returncode == 1 and "saving domain to" in r.stderr and "File too large" in r.stderr, r.stderr
+    assert env.domstate(NAME) == "running (save canceled)"
+    assert os.listdir(tmp_path) == []
+    assert "running" in env.ok("qemu-monitor-command", NAME, '{"execute":"query-status"}')
+
+
 def test_save_then_restore(env, tmp_path):
     image = tmp_path / "sg.save"
     out = env.ok("save", NAME, str(image), timeout=300)
