@@ -3,7 +3,7 @@
 # Install: copy to /usr/share/bash-completion/completions/virtctl (system) or
 # ~/.local/share/bash-completion/completions/virtctl (you), or source it from ~/.bashrc.
 
-_virtctl_commands="autostart connect create define destroy domblklist domid domiflist dominfo domname domrename domstate domuuid domxml-to-native dumpxml echo edit exit help hostname list nodeinfo poweroff quit reboot reset resume setmaxmem setmem setvcpus shell shutdown start suspend undefine uri validate vcpucount version"
+_virtctl_commands="autostart connect console create define destroy domblklist domblkstat domdisplay domid domiflist dominfo dommemstat domname domrename domstate domuuid domxml-to-native dumpxml echo edit exit help hostname list managedsave managedsave-remove nodeinfo poweroff qemu-monitor-command quit reboot reset restore resume save screenshot send-key setmaxmem setmem setvcpus shell shutdown start suspend undefine uri validate vcpucount version"
 
 _virtctl() {
     local cur=${COMP_WORDS[COMP_CWORD]}
