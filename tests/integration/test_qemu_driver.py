@@ -336,7 +336,7 @@ def test_corrupt_definition_does_not_break_list(env):
     assert "warning" in r.stderr and env.uuid("good") not in r.stderr
 
 
-def test_kill9_of_virtctl_during_start_leaves_no_stray_qemu(env):
+def test_kill9_of_virtctl_during_start_leaves_no_stray_qemu(env, tmp_path):
     """virtctl dies after spawning QEMU (-S) and before committing the start."""
     env.ok("define", env.xml_file("s1"))
     script = textwrap.dedent(f"""
@@ -347,7 +347,8 @@ def test_kill9_of_virtctl_during_start_leaves_no_stray_qemu(env):
         launch._spawn_monitor = die
         virtctl.open({env.uri!r}).lookup_domain("s1").start()
     """)
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-P", "-c", script], capture_output=True, text=True, timeout=120,
+                       cwd=str(tmp_path))  # -P, cwd: import the installed virtctl, not the source tree
     assert r.returncode == -9, r.stderr
     assert len(env.qemu_pids()) == 1  # the half-started QEMU, frozen by -S
     assert env.domstate("s1") == "shut off (unknown)"
