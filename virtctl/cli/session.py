@@ -71,11 +71,13 @@ class Session:
         elif text is not None:
             (self.extra if extra else self.print)(text, end="")
 
-    def done(self, dom_name: str, message: str, data: dict | None = None) -> None:
-        """Report a finished action: virsh's message, or a JSON result."""
+    def done(self, dom, message: str, action: str, *, name: str | None = None, **data) -> None:
+        """Report an action finished on domain handle ``dom``: virsh's message
+        (if any), or ``{"domain", "uuid", "action", ...data, "result": "ok"}``."""
         if self.json:
-            self.out.write(output.to_json({"domain": dom_name, **(data or {}), "result": "ok"}))
-        else:
+            doc = {"domain": name or dom.name, "uuid": dom.uuid, "action": action, **data, "result": "ok"}
+            self.out.write(output.to_json(doc))
+        elif message:
             self.extra(message)
 
 

@@ -23,7 +23,7 @@ Example:
 @pass_session
 def define(session, file, validate):
     dom = session.conn.define_domain(_read_xml(file), source=file)
-    session.done(dom.name, f"Domain '{dom.name}' defined from {file}", {"uuid": dom.uuid, "action": "defined"})
+    session.done(dom, f"Domain '{dom.name}' defined from {file}", "defined")
 
 
 @command("undefine", help="""Remove a domain's persistent definition.
@@ -41,7 +41,7 @@ Example:
 def undefine(session, domain, managed_save, snapshots_metadata, nvram):
     dom = session.domain(domain)
     dom.undefine(managed_save=managed_save, snapshots_metadata=snapshots_metadata, nvram=nvram)
-    session.done(dom.name, f"Domain '{dom.name}' has been undefined", {"uuid": dom.uuid, "action": "undefined"})
+    session.done(dom, f"Domain '{dom.name}' has been undefined", "undefined")
 
 
 @command("autostart", help="""Start a domain when the host boots (--disable to stop doing so).
@@ -56,8 +56,7 @@ def autostart(session, domain, disable):
     dom = session.domain(domain)
     dom.set_autostart(not disable)
     word = "unmarked" if disable else "marked"
-    session.done(dom.name, f"Domain '{dom.name}' {word} as autostarted",
-                 {"uuid": dom.uuid, "autostart": not disable})
+    session.done(dom, f"Domain '{dom.name}' {word} as autostarted", "autostart", autostart=not disable)
 
 
 @command("domrename", help="""Rename an inactive domain.
@@ -72,7 +71,7 @@ def domrename(session, domain, new_name):
     dom = session.domain(domain)
     old = dom.name
     dom.rename(new_name)
-    session.done(old, "Domain successfully renamed", {"uuid": dom.uuid, "new_name": new_name})
+    session.done(dom, "Domain successfully renamed", "renamed", name=old, new_name=new_name)
 
 
 def _size(text: str) -> int:

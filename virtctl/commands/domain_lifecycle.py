@@ -45,7 +45,7 @@ def start(session, domain, all_autostart, paused, autodestroy, bypass_cache, for
         raise click.UsageError("command 'start' requires <domain> option (or --all-autostart)")
     dom = session.domain(domain)
     dom.start(**opts)
-    session.done(dom.name, f"Domain '{dom.name}' started", {"uuid": dom.uuid, "action": "started"})
+    session.done(dom, f"Domain '{dom.name}' started", "started")
     if attach_console:
         from virtctl.commands.domain_console import attach
 
@@ -91,8 +91,7 @@ Example:
 @pass_session
 def create(session, file, paused, autodestroy, validate):
     dom = session.conn.create_domain(_read_xml(file), source=file, paused=paused, autodestroy=autodestroy)
-    session.done(dom.name, f"Domain '{dom.name}' created from {file}",
-                 {"uuid": dom.uuid, "action": "created"})
+    session.done(dom, f"Domain '{dom.name}' created from {file}", "created")
 
 
 @command("shutdown", help="""Ask a running domain to power off (ACPI power button by default).
@@ -118,7 +117,7 @@ def shutdown(session, domain, mode, wait, timeout):
     waiting = wait or timeout is not None
     dom.shutdown(mode=mode, wait=waiting, timeout=timeout)
     message = f"Domain '{dom.name}' is shut off" if waiting else f"Domain '{dom.name}' is being shutdown"
-    session.done(dom.name, message, {"uuid": dom.uuid, "action": "shutdown", "waited": waiting})
+    session.done(dom, message, "shutdown", waited=waiting)
 
 
 @command("reboot", help="""Ask a running domain to reboot.
@@ -132,7 +131,7 @@ Example:
 def reboot(session, domain, mode):
     dom = session.domain(domain)
     dom.reboot(mode=mode)
-    session.done(dom.name, f"Domain '{dom.name}' is being rebooted", {"uuid": dom.uuid, "action": "reboot"})
+    session.done(dom, f"Domain '{dom.name}' is being rebooted", "reboot")
 
 
 @command("reset", help="""Reset a running domain at once, like pressing the reset button.
@@ -143,7 +142,7 @@ The guest's operating system is not asked; unsaved data in it is lost.""")
 def reset(session, domain):
     dom = session.domain(domain)
     dom.reset()
-    session.done(dom.name, f"Domain '{dom.name}' was reset", {"uuid": dom.uuid, "action": "reset"})
+    session.done(dom, f"Domain '{dom.name}' was reset", "reset")
 
 
 @command("destroy", help="""Power off a domain at once, like pulling the plug (alias: poweroff).
@@ -160,7 +159,7 @@ Example:
 def destroy(session, domain, graceful):
     dom = session.domain(domain)
     dom.destroy(graceful=graceful)
-    session.done(dom.name, f"Domain '{dom.name}' destroyed", {"uuid": dom.uuid, "action": "destroyed"})
+    session.done(dom, f"Domain '{dom.name}' destroyed", "destroyed")
 
 
 @command("suspend", help="""Pause a running domain; it keeps its memory and resumes with 'resume'.""")
@@ -169,7 +168,7 @@ def destroy(session, domain, graceful):
 def suspend(session, domain):
     dom = session.domain(domain)
     dom.suspend()
-    session.done(dom.name, f"Domain '{dom.name}' suspended", {"uuid": dom.uuid, "action": "suspended"})
+    session.done(dom, f"Domain '{dom.name}' suspended", "suspended")
 
 
 @command("resume", help="""Resume a paused domain.""")
@@ -178,4 +177,4 @@ def suspend(session, domain):
 def resume(session, domain):
     dom = session.domain(domain)
     dom.resume()
-    session.done(dom.name, f"Domain '{dom.name}' resumed", {"uuid": dom.uuid, "action": "resumed"})
+    session.done(dom, f"Domain '{dom.name}' resumed", "resumed")

@@ -60,8 +60,7 @@ def save(session, domain, file, bypass_cache, running, paused, verbose):
     dom = session.domain(domain)
     with progress_bar(session, f"Save: {dom.name}") as progress:
         dom.save(file, running=running, paused=paused, bypass_cache=bypass_cache, progress=progress)
-    session.done(dom.name, f"\nDomain '{dom.name}' saved to {file}",
-                 {"uuid": dom.uuid, "action": "saved", "file": file})
+    session.done(dom, f"\nDomain '{dom.name}' saved to {file}", "saved", file=file)
 
 
 @command("restore", help="""Restore a domain from a file written by 'save'.
@@ -81,8 +80,7 @@ def restore(session, file, bypass_cache, running, paused):
     with progress_bar(session, "Restore") as progress:
         dom = session.conn.restore_domain(file, running=running, paused=paused, bypass_cache=bypass_cache,
                                           progress=progress)
-    session.done(dom.name, f"Domain restored from {file}",
-                 {"uuid": dom.uuid, "action": "restored", "file": file})
+    session.done(dom, f"Domain restored from {file}", "restored", file=file)
 
 
 @command("managedsave", help="""Save a running domain's memory state where virtctl keeps it.
@@ -103,8 +101,7 @@ def managedsave(session, domain, bypass_cache, running, paused, verbose):
     dom = session.domain(domain)
     with progress_bar(session, f"Managedsave: {dom.name}") as progress:
         dom.managed_save(running=running, paused=paused, bypass_cache=bypass_cache, progress=progress)
-    session.done(dom.name, f"\nDomain '{dom.name}' state saved",
-                 {"uuid": dom.uuid, "action": "managed-saved"})
+    session.done(dom, f"\nDomain '{dom.name}' state saved", "managed-saved")
 
 
 @command("managedsave-remove", help="Remove the managed save image of a domain.")
@@ -115,5 +112,5 @@ def managedsave_remove(session, domain):
     removed = dom.managed_save_remove()
     msg = (f"Removed managedsave image for domain '{dom.name}'" if removed
            else f"Domain '{dom.name}' has no manage save image; removal skipped")
-    session.done(dom.name, msg, {"uuid": dom.uuid, "action": "managedsave-remove", "removed": removed})
+    session.done(dom, msg, "managedsave-remove", removed=removed)
 

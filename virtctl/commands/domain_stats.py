@@ -82,9 +82,7 @@ def send_key(session, domain, codeset, holdtime, keycode):
         raise InvalidArg(str(exc)) from None
     dom = session.domain(domain)
     dom.send_key(codes, codeset=codeset, holdtime=holdtime)
-    if session.json:  # virsh prints nothing on success
-        session.done(dom.name, "", {"uuid": dom.uuid, "action": "send-key", "keycodes": codes,
-                                    "codeset": codeset})
+    session.done(dom, "", "send-key", keycodes=codes, codeset=codeset)  # virsh prints nothing
 
 
 @command("qemu-monitor-command", help="""Send a command to QEMU's monitor (QMP JSON, or HMP with --hmp).
