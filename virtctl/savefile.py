@@ -141,3 +141,25 @@ def discard(tmp: str) -> None:
         os.unlink(tmp)
     except OSError:
         pass
+
+
+def write_file(path: str, data: bytes, *, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` atomically (temp file beside it, fsync,
+    rename); nothing is left behind on failure.  ``mode`` is masked by the
+    umask, as open(2) would."""
+    fd, tmp = create_temp(path)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if mode != 0o600:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.fchmod(fd, mode & ~umask)
+        except OSError as exc:
+            discard(tmp)
+            raise SystemError_(f"cannot write '{path}': {exc.strerror}") from None
+        commit(fd, tmp, path)
+    finally:
+        os.close(fd)

@@ -93,21 +93,7 @@ class QemuStatsMixin:
                     os.unlink(tmp_in)
                 except OSError:
                     pass
-        fd, tmp = savefile.create_temp(path)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            except OSError as exc:
-                savefile.discard(tmp)
-                from virtctl.errors import SystemError_
-
-                raise SystemError_(f"cannot write '{path}': {exc.strerror}") from None
-            os.fchmod(fd, 0o644 & ~_umask())
-            savefile.commit(fd, tmp, path)
-        finally:
-            os.close(fd)
+        savefile.write_file(path, data, mode=0o644)
         return PPM_MIME
 
     def send_key(self, uuid: str, keycodes: list[int], *, codeset: str = "linux",
@@ -230,9 +216,3 @@ class QemuStatsMixin:
                         "errs": s.get("failed_rd_operations", 0) + s.get("failed_wr_operations", 0)
                         + s.get("failed_flush_operations", 0)})
         return out
-
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m

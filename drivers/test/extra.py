@@ -20,26 +20,6 @@ _SCREEN = b"P6\n2 1\n255\n\x00\x00\x00\xff\xff\xff"
 PPM_MIME = "image/x-portable-pixmap"
 
 
-def _write_file(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file (nothing left behind on failure)."""
-    import os
-
-    from virtctl.errors import SystemError_
-
-    fd, tmp = savefile.create_temp(path)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        except OSError as exc:
-            savefile.discard(tmp)
-            raise SystemError_(f"cannot write '{path}': {exc.strerror}") from None
-        savefile.commit(fd, tmp, path)
-    finally:
-        os.close(fd)
-
-
 def _echo(sock: socket.socket) -> None:
     try:
         while True:
@@ -65,7 +45,7 @@ class TestExtraMixin:
              progress=None) -> None:
         d, running = self._save_state(uuid, paused)
         data = savefile.Header("test", self.get_xml(uuid, security_info=True), running).to_bytes()
-        _write_file(path, data)
+        savefile.write_file(path, data)
         n = len(data)
         if progress is not None:
             progress(n, n)
@@ -151,7 +131,7 @@ class TestExtraMixin:
         self._require_active(d)
         if screen != 0:
             raise InvalidArg(f"invalid argument: no screen with ID {screen}")
-        _write_file(path, _SCREEN)
+        savefile.write_file(path, _SCREEN)
         return PPM_MIME
 
     def send_key(self, uuid: str, keycodes: list[int], *, codeset: str = "linux",

@@ -276,7 +276,7 @@ def test_name_is_escaped():
 def test_runtime_paths_with_commas_are_escaped():
     p = paths("/run/a,b")
     a = build_argv(dom("<serial type='pty'/>"), p)
-    assert f"path=/run/a,,b/qmp.sock," in opts(a, "-chardev")[0]
+    assert "path=/run/a,,b/qmp.sock," in opts(a, "-chardev")[0]
     assert opts(a, "-pidfile") == ["/run/a,b/qemu.pid"]  # plain argument
     assert "logfile=/run/a,,b/chardev/serial0.log" in opts(a, "-chardev")[2]
 

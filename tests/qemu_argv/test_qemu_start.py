@@ -19,7 +19,7 @@ def test_minimal_direct_kernel_domain_with_hostile_names(tmp_path):
     work.mkdir()
     img = work / "disk,readonly=on.qcow2"
     subprocess.run([QEMU_IMG, "create", "-q", "-f", "qcow2", str(img), "16M"], check=True)
-    d = parse(f"""<domain type='qemu'>
+    d = parse("""<domain type='qemu'>
   <name>min,process=pwned ü</name>
   <memory unit='MiB'>128</memory>
   <os><type arch='x86_64' machine='pc'>hvm</type>

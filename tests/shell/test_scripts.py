@@ -2,7 +2,6 @@
 script, the script runs the installed virtctl's engine."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import shlex
 
-import click
 
 from virtctl.cli.options import command, option, positional
 from virtctl.cli.session import pass_session
