@@ -7,6 +7,7 @@ changed atomically.  Same situations, same error codes as the test driver.
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
@@ -319,6 +320,17 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
     def create_xml(self, xml: str, *, source: str = "<input>", paused: bool = False,
                    autodestroy: bool = False) -> DomainRecord:
         definition = self._prepare(xml, source)
+        with self._claim_to_run(definition) as persistent:
+            self._start(definition.uuid, definition, persistent=persistent, paused=paused,
+                        autodestroy=autodestroy)
+        return self.get(definition.uuid)
+
+    @contextlib.contextmanager
+    def _claim_to_run(self, definition: DomainDef):
+        """Hold the global then the domain lock while ``definition`` is made
+        to run (create, restore); yields whether a persistent definition
+        with its UUID exists (libvirt: the new definition runs, the old one
+        stays).  A running domain of that UUID is OPERATION_INVALID."""
         uuid = definition.uuid
         with self._global_lock():
             exists = self._check_unique(definition)
@@ -329,9 +341,8 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
                     if v.probe.alive:
                         raise OperationInvalid(
                             f"Requested operation is not valid: domain '{definition.name}' is already active")
-                    persistent = v.persistent  # libvirt: the new definition runs, the old one stays
-                self._start(uuid, definition, persistent=persistent, paused=paused, autodestroy=autodestroy)
-        return self.get(uuid)
+                    persistent = v.persistent
+                yield persistent
 
     def start(self, uuid: str, *, paused: bool = False, autodestroy: bool = False,
               bypass_cache: bool = False, force_boot: bool = False) -> None:

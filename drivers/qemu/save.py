@@ -253,20 +253,10 @@ class QemuSaveMixin:
         if header.driver != "qemu":
             raise InvalidArg(f"'{path}' was saved by the {header.driver} driver, not the qemu driver")
         definition = self._prepare(header.xml, f"{path} (saved domain XML)")
-        uuid = definition.uuid
-        with self._global_lock():
-            exists = self._check_unique(definition)
-            with rt.domain_lock(self.state, uuid):
-                persistent = False
-                if exists:
-                    v = self._checked_view(uuid, locked=True)
-                    if v.probe.alive:
-                        raise OperationInvalid(
-                            f"Requested operation is not valid: domain '{definition.name}' is already active")
-                    persistent = v.persistent
-                self._restore_locked(path, uuid, persistent=persistent, paused=paused, autodestroy=False,
-                                     bypass_cache=bypass_cache, progress=progress)
-        return uuid
+        with self._claim_to_run(definition) as persistent:
+            self._restore_locked(path, definition.uuid, persistent=persistent, paused=paused,
+                                 autodestroy=False, bypass_cache=bypass_cache, progress=progress)
+        return definition.uuid
 
     def _restore_locked(self, path: str, uuid: str, *, persistent: bool, paused: bool | None,
                         autodestroy: bool, bypass_cache: bool = False, progress=None,
