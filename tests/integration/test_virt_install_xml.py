@@ -37,3 +37,43 @@ def test_qemu_starts(fixture, tmp_path):
         with running(build_argv(d, rp, emulator=QEMU), rp) as q:
             assert q.command("query-status")["status"] == "prelaunch"
             assert q.command("query-name")["name"] == d.name
+
+
+@pytest.mark.skipif(not QEMU or not QEMU_IMG, reason="qemu-system-x86_64 absent")
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_define_show_argv_and_start_through_virtctl(fixture, tmp_path):
+    """The whole path a user takes: define, domxml-to-native, start, destroy."""
+    import os
+    import shutil
+    import subprocess
+
+    from virtctl.drivers.qemu.state import StateRoot
+
+    d = tcg(parse((VIRT_INSTALL / fixture).read_text()))
+    materialize(d, tmp_path)
+    xml = tmp_path / "guest.xml"
+    xml.write_text(d.to_xml())
+    root = tmp_path / "root"
+    uri = f"qemu:///embed?root={root}"
+    exe = shutil.which("virtctl")
+
+    def virtctl(*args):
+        r = subprocess.run([exe, "-c", uri, *args], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, f"virtctl {' '.join(args)}: {r.stderr}"
+        return r.stdout
+
+    try:
+        virtctl("define", str(xml))
+        argv = virtctl("domxml-to-native", "qemu-argv", "--domain", d.name)
+        assert "qemu-system-x86_64" in argv and "-accel tcg" in argv
+        virtctl("start", d.name, "--paused")
+        assert virtctl("domstate", d.name, "--reason").strip() == "paused (user)"
+        live = virtctl("dumpxml", d.name)
+        assert "<alias name=" in live and f"<name>{d.name}</name>" in live
+        virtctl("destroy", d.name)
+        assert virtctl("domstate", d.name, "--reason").strip() == "shut off (destroyed)"
+    finally:
+        subprocess.run([exe, "-c", uri, "destroy", d.name], capture_output=True, timeout=120)
+        sock = StateRoot.for_uri("/embed", {"root": str(root)}).sock
+        if sock.startswith("/tmp/virtctl-") and os.path.isdir(sock):
+            shutil.rmtree(sock, ignore_errors=True)
