@@ -365,48 +365,23 @@ def complete_argv(argv: list[str], incomplete: str, meta: Metadata = EMPTY,
 
 
 def split_partial(text: str) -> tuple[list[str], str, int] | None:
-    """Split the text before the cursor with virsh's rules (split.py) into
+    """Split the text before the cursor with virsh's rules (split.scan) into
     the words of the *last* command, the word under the cursor (unquoted)
     and the offset where that word starts in ``text``.  None when the
     cursor is inside a comment."""
+    from virtctl.cli.split import ARG, COMMENT, END, scan
+
     words: list[str] = []
-    i, n = 0, len(text)
-    while True:
-        while i < n and (text[i] in " \t" or (text[i] == "\\" and i + 1 < n and text[i + 1] == "\n")):
-            i += 2 if text[i] == "\\" else 1
-        if i >= n:
-            return words, "", n
-        c = text[i]
-        if c in ";\n":
+    for kind, value, start, end, unclosed in scan(text):
+        if kind == END:
             words = []
-            i += 1
-            continue
-        if c == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            if i >= n:
-                return None
-            continue
-        start, arg = i, []
-        single = double = False
-        while i < n:
-            c = text[i]
-            if not single and not double and c in " \t;\n":
-                break
-            if not double and c == "'":
-                single = not single
-            elif not single and c == "\\":
-                i += 1
-                if i < n and text[i] != "\n":
-                    arg.append(text[i])
-            elif not single and c == '"':
-                double = not double
-            else:
-                arg.append(c)
-            i += 1
-        if i >= n:
-            return words, "".join(arg), start
-        words.append("".join(arg))
+        elif kind == COMMENT and unclosed:
+            return None
+        elif kind == ARG:
+            if end >= len(text):  # the word under the cursor
+                return words, value, start
+            words.append(value)
+    return words, "", len(text)
 
 
 def quote_virsh(value: str) -> str:

@@ -22,31 +22,43 @@ class Incomplete(UsageError):
     ask for a continuation line)."""
 
 
-def split_commands(text: str) -> list[list[str]]:
-    """Split ``text`` into commands, each a list of arguments (empty
-    commands are dropped)."""
-    commands: list[list[str]] = []
-    current: list[str] = []
+# token kinds of scan()
+ARG, END, COMMENT = "arg", "end", "comment"
+
+
+def scan(text: str):
+    """Yield virsh's tokens of ``text`` as ``(kind, value, start, end, unclosed)``
+    (``text[start:end]`` is the token as written):
+
+    * ``(ARG, word, start, unclosed)``: an argument, unquoted, starting at
+      offset ``start``; ``unclosed`` says why the text ends inside it
+      (``'missing "'``, ``"missing '"``, ``"dangling \\"``) or is None;
+    * ``(END, ";", start, None)``: ``;`` or a newline ends a command;
+    * ``(COMMENT, "", start, unclosed)``: a ``#`` comment; ``unclosed`` is
+      ``"comment"`` when it runs to the end of the text.
+
+    One scanner for both the command splitter and the completer (which
+    needs to know where the word under the cursor starts)."""
     i, n = 0, len(text)
     while True:
         # skip blanks and backslash-newline continuations
         while i < n and (text[i] in " \t" or (text[i] == "\\" and i + 1 < n and text[i + 1] == "\n")):
             i += 2 if text[i] == "\\" else 1
         if i >= n:
-            break
+            return
         c = text[i]
         if c in ";\n":
-            if current:
-                commands.append(current)
-            current = []
+            yield END, c, i, i + 1, None
             i += 1
             continue
         if c == "#":
+            start = i
             while i < n and text[i] != "\n":
                 i += 1
+            yield COMMENT, "", start, i, None if i < n else "comment"
             continue
-        arg: list[str] = []
-        single = double = False
+        start, arg = i, []
+        single = double = dangling = False
         while i < n:
             c = text[i]
             if not single and not double and c in " \t;\n":
@@ -58,7 +70,8 @@ def split_commands(text: str) -> list[list[str]]:
             if not single and c == "\\":
                 i += 1
                 if i >= n:
-                    raise Incomplete("dangling \\")
+                    dangling = True
+                    break
                 if text[i] == "\n":
                     i += 1
                     continue
@@ -68,11 +81,25 @@ def split_commands(text: str) -> list[list[str]]:
                 continue
             arg.append(text[i])
             i += 1
-        if double:
-            raise Incomplete('missing "')
-        if single:
-            raise Incomplete("missing '")
-        current.append("".join(arg))
+        unclosed = ("dangling \\" if dangling else 'missing "' if double else "missing '" if single else None)
+        yield ARG, "".join(arg), start, i, unclosed
+
+
+def split_commands(text: str) -> list[list[str]]:
+    """Split ``text`` into commands, each a list of arguments (empty
+    commands are dropped).  Raises :class:`Incomplete` when the text ends
+    inside quotes or after a backslash."""
+    commands: list[list[str]] = []
+    current: list[str] = []
+    for kind, value, _start, _end, unclosed in scan(text):
+        if kind == END:
+            if current:
+                commands.append(current)
+            current = []
+        elif kind == ARG:
+            if unclosed:
+                raise Incomplete(unclosed)
+            current.append(value)
     if current:
         commands.append(current)
     return commands
