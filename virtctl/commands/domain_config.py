@@ -74,10 +74,14 @@ def domrename(session, domain, new_name):
     session.done(dom, "Domain successfully renamed", "renamed", name=old, new_name=new_name)
 
 
-def _size(text: str) -> int:
+def _set_size(session, domain: str, size: str, method: str, key: str, live: bool, config: bool) -> None:
+    """setmem/setmaxmem: parse virsh's scaled SIZE, apply, report (JSON only)."""
     from virtctl.xml.units import parse_scaled
 
-    return parse_scaled(text, what="size")
+    kib = parse_scaled(size, what="size")
+    dom = session.domain(domain)
+    getattr(dom, method)(kib, live=live, config=config)
+    session.done(dom, "", "changed", **{key: kib})
 
 
 @command("setmem", help="""Change the memory a domain uses (its balloon), up to its maximum.
@@ -93,11 +97,7 @@ Example:
 @pass_session
 def setmem(session, domain, size, config, live, current):
     live, config = check_live_config(current, live, config)
-    kib = _size(size)
-    dom = session.domain(domain)
-    dom.set_memory(kib, live=live, config=config)
-    if session.json:
-        session.emit({"domain": dom.name, "memory_kib": kib, "result": "ok"})
+    _set_size(session, domain, size, "set_memory", "memory_kib", live, config)
 
 
 @command("setmaxmem", help="""Change the maximum memory of a domain.
@@ -114,11 +114,7 @@ Example:
 @pass_session
 def setmaxmem(session, domain, size, config, live, current):
     live, config = check_live_config(current, live, config)
-    kib = _size(size)
-    dom = session.domain(domain)
-    dom.set_max_memory(kib, live=live, config=config)
-    if session.json:
-        session.emit({"domain": dom.name, "max_memory_kib": kib, "result": "ok"})
+    _set_size(session, domain, size, "set_max_memory", "max_memory_kib", live, config)
 
 
 @command("setvcpus", help="""Change the number of virtual CPUs of a domain.
@@ -144,5 +140,4 @@ def setvcpus(session, domain, count, maximum, config, live, current, guest, hotp
         raise InvalidArg(f"Numeric value '{count}' for <count> option is malformed or out of range")
     dom = session.domain(domain)
     dom.set_vcpus(n, live=live, config=config, maximum=maximum, guest=guest, hotpluggable=hotpluggable)
-    if session.json:
-        session.emit({"domain": dom.name, "vcpus": n, "result": "ok"})
+    session.done(dom, "", "changed", vcpus=n)

@@ -116,10 +116,8 @@ def edit(session, domain):
             with open(path, "rb") as f:
                 edited = f.read()
             if edited.decode("utf-8", "surrogateescape") == original:
-                if session.json:
-                    session.emit({"domain": dom.name, "changed": False, "result": "ok"})
-                else:
-                    session.extra(f"Domain '{dom.name}' XML configuration not changed.")
+                session.done(dom, f"Domain '{dom.name}' XML configuration not changed.", "edit",
+                             changed=False)
                 return
             try:
                 check_document(edited, path, "domain")
@@ -135,7 +133,4 @@ def edit(session, domain):
                 raise
     finally:
         os.unlink(path)
-    if session.json:
-        session.emit({"domain": new.name, "uuid": new.uuid, "changed": True, "result": "ok"})
-    else:
-        session.extra(f"Domain '{new.name}' XML configuration edited.")
+    session.done(new, f"Domain '{new.name}' XML configuration edited.", "edit", changed=True)
