@@ -91,6 +91,19 @@ def read_header(fd: int, path: str) -> Header:
     return Header(driver, text, bool(flags & FLAG_RUNNING), offset)
 
 
+def load_header(path: str, driver: str) -> Header:
+    """The header of the save image at ``path``, which ``driver`` must have
+    written (INVALID_ARG otherwise)."""
+    fd = open_image(path)
+    try:
+        header = read_header(fd, path)
+    finally:
+        os.close(fd)
+    if header.driver != driver:
+        raise InvalidArg(f"'{path}' was saved by the {header.driver} driver, not the {driver} driver")
+    return header
+
+
 def open_image(path: str) -> int:
     """Open a save image for reading (NO_FILE if missing; SYSTEM_ERROR otherwise)."""
     from virtctl.errors import VirtError

@@ -245,13 +245,7 @@ class QemuSaveMixin:
     # --- restore --------------------------------------------------------------------------------
     def restore(self, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
                 progress=None) -> str:
-        fd = savefile.open_image(path)
-        try:
-            header = savefile.read_header(fd, path)
-        finally:
-            os.close(fd)
-        if header.driver != "qemu":
-            raise InvalidArg(f"'{path}' was saved by the {header.driver} driver, not the qemu driver")
+        header = savefile.load_header(path, "qemu")
         definition = self._prepare(header.xml, f"{path} (saved domain XML)")
         with self._claim_to_run(definition) as persistent:
             self._restore_locked(path, definition.uuid, persistent=persistent, paused=paused,

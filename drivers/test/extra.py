@@ -53,17 +53,9 @@ class TestExtraMixin:
 
     def restore(self, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
                 progress=None) -> str:
-        import os
-
         from virtctl.drivers.test.domains import TestDomain, _reason
 
-        fd = savefile.open_image(path)
-        try:
-            header = savefile.read_header(fd, path)
-        finally:
-            os.close(fd)
-        if header.driver != "test":
-            raise InvalidArg(f"'{path}' was saved by the {header.driver} driver, not the test driver")
+        header = savefile.load_header(path, "test")
         definition = self._prepare(header.xml, f"{path} (saved domain XML)")
         existing = self._check_unique(definition)
         if existing is not None:
