@@ -6,7 +6,6 @@ driver), so every one-shot command starts from the same initial objects.
 from __future__ import annotations
 
 import os
-import socket
 
 from virtctl import __version__
 from virtctl.api.types import NodeInfo, Version
@@ -45,6 +44,8 @@ class TestDriver(Driver):
         self.domains.load(conf.domains)
 
     def hostname(self) -> str:
+        import socket
+
         return socket.gethostname()
 
     def version(self) -> Version:

@@ -8,8 +8,6 @@ guest has nothing to say), so ``virtctl console`` can be exercised too.
 """
 from __future__ import annotations
 
-import socket
-import threading
 
 from virtctl.api.types import DomainState
 from virtctl.errors import InvalidArg, OperationFailed, OperationInvalid
@@ -20,7 +18,7 @@ _SCREEN = b"P6\n2 1\n255\n\x00\x00\x00\xff\xff\xff"
 PPM_MIME = "image/x-portable-pixmap"
 
 
-def _echo(sock: socket.socket) -> None:
+def _echo(sock) -> None:
     try:
         while True:
             data = sock.recv(4096)
@@ -97,6 +95,9 @@ class TestExtraMixin:
         self._require_active(d)
         if devname not in (None, "serial0", "console0"):
             raise OperationFailed(f"internal error: character device {devname} is not using a PTY")
+        import socket
+        import threading
+
         ours, theirs = socket.socketpair()
         threading.Thread(target=_echo, args=(theirs,), daemon=True).start()
         return ours
