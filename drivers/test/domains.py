@@ -103,6 +103,7 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
         node file must not pay for formatting each of them."""
         if not getattr(definition, "_normalized", False):
             definition.normalize(arch=TEST_ARCH)
+            definition.assign_drive_addresses()
             definition.name_interfaces("testnet")
             definition._normalized = True
         return definition

@@ -32,6 +32,7 @@ NODE_XML = textwrap.dedent("""\
       <domain type="test" xmlns:test="http://libvirt.org/schemas/domain/test/1.0">
         <name>beta</name><uuid>11111111-2222-3333-4444-555555555555</uuid><title>Beta box</title><memory unit="MiB">2</memory><vcpu>3</vcpu><os><type>hvm</type></os>
         <devices>
+          <disk type="file" device="cdrom"><source file="/iso/a.iso"/><target dev="hdc" bus="ide"/></disk>
           <disk type="file" device="disk"><source file="/iso/a.img"/><target dev="vdc" bus="virtio"/><readonly/></disk>
           <disk type="block" device="disk"><source dev="/dev/sdb"/><target dev="vdb" bus="virtio"/></disk>
           <interface type="bridge"><mac address="52:54:00:11:22:33"/><source bridge="br0"/><model type="virtio"/></interface>
@@ -47,6 +48,20 @@ NODE_XML = textwrap.dedent("""\
 EPSILON_XML = """<domain type='test'><name>epsilon</name><uuid>eeeeeeee-2222-3333-4444-555555555555</uuid>
 <memory unit='GiB'>1</memory><currentMemory unit='MiB'>512</currentMemory><vcpu current='1'>4</vcpu>
 <os><type>hvm</type></os></domain>"""
+
+MIXED_XML = """<domain type='test'><name>mixed</name><uuid>12345678-1234-1234-1234-123456789abc</uuid><memory>1024</memory><os><type>hvm</type></os>
+<devices>
+<disk type='file' device='disk'><source file='/a'/><target dev='sdb' bus='sata'/></disk>
+<disk type='file' device='cdrom'><source file='/b'/><target dev='hdd' bus='ide'/></disk>
+<disk type='file' device='disk'><source file='/c'/><target dev='sdq' bus='scsi'/></disk>
+<disk type='file' device='disk'><source file='/e'/><target dev='hda' bus='ide'/></disk>
+<disk type='file' device='floppy'><source file='/f'/><target dev='fdb' bus='fdc'/></disk>
+<disk type='file' device='disk'><source file='/g'/><target dev='vdb' bus='virtio'/></disk>
+<disk type='file' device='disk'><source file='/h'/><target dev='vda' bus='virtio'/></disk>
+<controller type='usb' index='0'/>
+<controller type='scsi' index='3'/>
+</devices></domain>
+"""
 
 DOMAIN_XML = """<domain type='test'>
   <name>vm1</name>
@@ -102,6 +117,7 @@ DEFAULT_CASES = [
     "create {dir}/vm1.xml; list --all; dominfo vm1; destroy vm1; list --all",
     "define {dir}/nosuch.xml",
     "define {dir}/vm1.xml; undefine vm1; list --all",
+    "define {dir}/mixed.xml; dumpxml mixed; domblklist mixed --details",
 ]
 
 NODE_CASES = [
@@ -146,6 +162,7 @@ def _compare(uri: str, cmd: str, tmp_path):
 def files(tmp_path):
     (tmp_path / "vm1.xml").write_text(DOMAIN_XML)
     (tmp_path / "epsilon.xml").write_text(EPSILON_XML)
+    (tmp_path / "mixed.xml").write_text(MIXED_XML)
     node = tmp_path / "node.xml"
     node.write_text(NODE_XML)
     return tmp_path

@@ -440,22 +440,67 @@ class DomainDef:
             xmlapi.sub(el, "target", {"dev": f"{prefix}{n}"}, index=index)
 
     def _order_disks(self) -> None:
-        """Disks of one bus sorted by target name (hda < hdb < hdaa), as
-        libvirt keeps them; the slots each bus occupies stay where they are."""
+        """Disks in the order libvirt's parser gives them: each disk, in
+        document order, goes before the first later-named disk of its bus
+        already placed, else after the last disk of its bus, else at the end
+        (virDomainDiskInsert)."""
         disks = self.root.findall("devices/disk")
-        by_bus: dict[str, list] = {}
-        for d in disks:
-            by_bus.setdefault(_disk_bus(d), []).append(d)
-        ordered = {b: iter(sorted(g, key=lambda d: target_index(_disk_dev(d)))) for b, g in by_bus.items()}
-        wanted = [next(ordered[_disk_bus(d)]) for d in disks]
-        if wanted == disks:
+        placed: list = []
+        for disk in disks:
+            bus, index = _disk_bus(disk), target_index(_disk_dev(disk))[1]
+            at = -1
+            for i in range(len(placed) - 1, -1, -1):
+                if _disk_bus(placed[i]) != bus:
+                    continue
+                if target_index(_disk_dev(placed[i]))[1] > index:
+                    at = i
+                elif at == -1:
+                    at = i + 1
+            placed.insert(len(placed) if at == -1 else at, disk)
+        if placed == disks:
             return
         dev = self.root.find("devices")
         first = list(dev).index(disks[0])
         for d in disks:
             dev.remove(d)
-        for i, d in enumerate(wanted):
+        for i, d in enumerate(placed):
             dev.insert(first + i, d)
+
+    def assign_drive_addresses(self) -> None:
+        """libvirt's generic defaults for disks on drive buses: a cdrom is
+        read-only; ide/sata/scsi/fdc disks without an address get a drive
+        address computed from the target name; the disk controllers they
+        name are added when missing (in libvirt's order: scsi, fdc, ide,
+        sata)."""
+        per_controller = {"ide": 4, "sata": 6, "scsi": 7, "fdc": 2}
+        needed: dict[str, int] = {}
+        for disk in self.root.findall("devices/disk"):
+            bus = _disk_bus(disk)
+            if disk.get("device") == "cdrom" and disk.find("readonly") is None:
+                target = disk.find("target")
+                xmlapi.sub(disk, "readonly", index=list(disk).index(target) + 1 if target is not None else None)
+            if bus not in per_controller:
+                continue
+            addr = disk.find("address")
+            if addr is None:
+                idx = max(target_index(_disk_dev(disk))[1], 0)
+                if bus == "ide":
+                    ctl, b, unit = idx // 4, (idx % 4) // 2, idx % 2
+                elif bus == "fdc":
+                    ctl, b, unit = 0, 0, idx
+                else:
+                    ctl, b, unit = idx // per_controller[bus], 0, idx % per_controller[bus]
+                addr = xmlapi.sub(disk, "address", {"type": "drive", "controller": ctl, "bus": b,
+                                                    "target": 0, "unit": unit})
+            if addr.get("type") == "drive":
+                needed[bus] = max(needed.get(bus, 0), int(addr.get("controller", "0")))
+        have = {(c.get("type"), c.get("index")) for c in self.root.findall("devices/controller")}
+        dev = self.root.find("devices")
+        for bus in ("scsi", "fdc", "ide", "sata"):
+            for index in range(needed[bus] + 1) if bus in needed else ():
+                if (bus, str(index)) not in have:
+                    xmlapi.sub(dev, "controller", {"type": bus, "index": index})
+        self._order_devices()
 
     def _order_top(self) -> None:
         _stable_order(self.root, TOP_ORDER)
