@@ -28,7 +28,8 @@ from __future__ import annotations
 import re
 
 from virtctl.drivers.qemu.argv_common import Ctx, bad, esc, opt, unsupported
-from virtctl.drivers.qemu.argv_devices import build_devices, channel_socket, serial_log, serial_socket
+from virtctl.drivers.qemu.argv_chardev import channel_socket, serial_log, serial_socket
+from virtctl.drivers.qemu.argv_devices import build_devices
 from virtctl.xml import xmlapi
 
 __all__ = ["build_argv", "emulator_path", "serial_socket", "serial_log", "channel_socket",

@@ -15,22 +15,12 @@ at all, so its devices all land on the root bus, which is fine for QEMU
 """
 from __future__ import annotations
 
-import os
 
-from virtctl.drivers.qemu.argv_common import Ctx, bad, esc, js, opt, unsupported
+from virtctl.drivers.qemu.argv_common import Ctx, bad, esc, js, unsupported
 from virtctl.xml import xmlapi
-from virtctl.xml.domain import target_index
+from virtctl.drivers.qemu.argv_chardev import CharDeviceMixin
+from virtctl.drivers.qemu.argv_storage import StorageMixin
 
-# <disk><driver type> -> -blockdev format driver
-_FORMATS = {"raw": "raw", "iso": "raw", "qcow2": "qcow2", "qed": "qed", "vmdk": "vmdk",
-            "vdi": "vdi", "vhdx": "vhdx", "vpc": "vpc"}
-_COW = {"qcow2", "qed", "vmdk"}  # formats that take a "backing" option
-# <driver cache> -> (cache.direct, cache.no-flush, device write-cache)
-_CACHE = {
-    "none": (True, False, "on"), "writethrough": (False, False, "off"),
-    "writeback": (False, False, "on"), "directsync": (True, False, "off"),
-    "unsafe": (False, True, "on"), "default": (None, None, None),
-}
 _NIC_MODELS = {"virtio": "virtio-net-pci", "e1000": "e1000", "e1000e": "e1000e",
                "rtl8139": "rtl8139", "ne2k_pci": "ne2k_pci", "pcnet": "pcnet"}
 _USB_MODELS = {"qemu-xhci": "qemu-xhci", "nec-xhci": "nec-usb-xhci", "ich9-ehci1": "ich9-usb-ehci1",
@@ -44,22 +34,6 @@ _INPUT = {("tablet", "usb"): "usb-tablet", ("mouse", "usb"): "usb-mouse", ("keyb
 _VIDEO = {"virtio": ("virtio-vga", "virtio-gpu-pci"), "qxl": ("qxl-vga", "qxl"),
           "vga": ("VGA", None), "cirrus": ("cirrus-vga", None), "bochs": ("bochs-display", "bochs-display")}
 
-
-# --- runtime file names (the driver and the console command use these too) --------------
-def serial_socket(paths, port: int) -> str:
-    """The unix socket a ``<serial>``/``<console>`` of type pty (or default) becomes."""
-    return os.path.join(paths.chardev_dir, f"serial{port}.sock")
-
-
-def serial_log(paths, port: int) -> str:
-    """Everything the guest wrote on that serial port (QEMU's chardev ``logfile=``)."""
-    return os.path.join(paths.chardev_dir, f"serial{port}.log")
-
-
-def channel_socket(paths, index: int) -> str:
-    """The unix socket of the index-th ``<channel>`` when it names no path
-    (the guest agent's socket for virt-install's ``org.qemu.guest_agent.0``)."""
-    return os.path.join(paths.chardev_dir, f"channel{index}.sock")
 
 
 class _Out:
@@ -94,7 +68,7 @@ def build_devices(ctx: Ctx, definition) -> tuple[list[str], bool]:
     return b.build(), b.per_device_boot
 
 
-class _Devices:
+class _Devices(StorageMixin, CharDeviceMixin):
     def __init__(self, ctx: Ctx, definition):
         self.ctx = ctx
         self.root = definition.root
@@ -363,190 +337,6 @@ class _Devices:
             self.usb[idx] = name
 
     # --- disks --------------------------------------------------------------------------
-    def disk(self, el) -> None:
-        c = self.ctx
-        c.use(el)
-        dtype = c.attr(el, "type", "file")
-        device = c.attr(el, "device", "disk")
-        if dtype not in ("file", "block"):
-            raise unsupported(el, f"<disk type='{dtype}'>", "only file and block disks are")
-        if device not in ("disk", "cdrom"):
-            raise unsupported(el, f"<disk device='{device}'>")
-        cdrom = device == "cdrom"
-        tgt = c.child(el, "target")
-        if tgt is None:
-            raise bad(el, "<disk> needs a <target dev=...>")
-        dev_name = c.attr(tgt, "dev", "")
-        prefix, index = target_index(dev_name)
-        bus = c.attr(tgt, "bus") or {"vd": "virtio", "sd": "scsi",
-                                     "hd": "ide" if self.ctx.family == "pc" else "sata"}.get(prefix)
-        if bus is None:
-            raise unsupported(tgt, f"<target dev='{dev_name}'>", "give bus= (virtio, sata, ide or scsi)")
-        tray = c.attr(tgt, "tray")
-        if tray not in (None, "closed"):
-            raise unsupported(tgt, f"<target tray='{tray}'>")
-        ro = (c.child(el, "readonly") is not None) or cdrom
-        drv = c.child(el, "driver")
-        if drv is not None and c.attr(drv, "name", "qemu") != "qemu":
-            raise unsupported(drv, f"<driver name='{drv.get('name')}'>")
-        # No <driver type>: raw.  QEMU must never guess a format from the contents
-        # (a guest could write a qcow2 header into a raw disk: CVE-2010-2237).
-        fmt = c.attr(drv, "type", "raw")
-        if fmt not in _FORMATS:
-            raise unsupported(drv, f"<driver type='{fmt}'>")
-        cache = c.attr(drv, "cache")
-        if cache is not None and cache not in _CACHE:
-            raise unsupported(drv, f"<driver cache='{cache}'>")
-        io = c.attr(drv, "io")
-        if io not in (None, "threads", "native", "io_uring"):
-            raise unsupported(drv, f"<driver io='{io}'>")
-        discard = c.attr(drv, "discard")
-        if discard not in (None, "unmap", "ignore"):
-            raise unsupported(drv, f"<driver discard='{discard}'>")
-        dz = c.attr(drv, "detect_zeroes")
-        if dz not in (None, "off", "on", "unmap"):
-            raise unsupported(drv, f"<driver detect_zeroes='{dz}'>")
-
-        src = c.child(el, "source")
-        path = None
-        if src is not None:
-            c.use(src, "index")
-            path = c.attr(src, "file" if dtype == "file" else "dev")
-        drive = None
-        direct, no_flush, write_cache = _CACHE.get(cache or "default")
-        if path:
-            drive = self.blockdev(el, dtype, path, _FORMATS[fmt], ro, direct, no_flush, io, discard, dz)
-        elif not cdrom:
-            raise bad(el, "a <disk device='disk'> needs a <source>")
-        if ro and not cdrom and bus in ("sata", "ide"):
-            raise unsupported(el.find("readonly"), "<readonly/> on an IDE/SATA hard disk",
-                              "QEMU's ide-hd cannot be read-only; use bus virtio or scsi")
-
-        dev: dict = {}
-        kind = "cd" if cdrom else "hd"
-        if bus == "virtio":
-            if cdrom:
-                raise unsupported(tgt, "<disk device='cdrom'> on bus 'virtio'")
-            dev.update(driver="virtio-blk-pci", id=f"virtio-disk{index}")
-        elif bus in ("sata", "ide"):
-            ctrl, unit_bus, unit = self.drive_address(el, bus, index)
-            if bus == "sata":
-                if ctrl not in self.sata:
-                    raise bad(el, f"no <controller type='sata' index='{ctrl}'>")
-                dev.update(driver=f"ide-{kind}", bus=f"{self.sata[ctrl]}.{unit}", id=f"sata{ctrl}-0-{unit}")
-            else:
-                if self.ctx.family != "pc":
-                    raise unsupported(tgt, "<target bus='ide'> on q35", "q35 has no IDE; use sata")
-                dev.update(driver=f"ide-{kind}", bus=f"ide.{unit_bus}", unit=unit,
-                           id=f"ide{ctrl}-{unit_bus}-{unit}")
-        elif bus == "scsi":
-            ctrl, unit_bus, unit, target = self.scsi_address(el, index)
-            if ctrl not in self.scsi:
-                raise bad(el, f"no <controller type='scsi' index='{ctrl}'>")
-            dev.update(driver=f"scsi-{kind}", bus=f"{self.scsi[ctrl]}.0", channel=unit_bus,
-                       **{"scsi-id": target, "lun": unit}, id=f"scsi{ctrl}-{unit_bus}-{target}-{unit}")
-        else:
-            raise unsupported(tgt, f"<target bus='{bus}'>")
-        if drive:
-            dev["drive"] = drive
-        if write_cache:
-            dev["write-cache"] = write_cache
-        serial = c.text(el, "serial")
-        if serial:
-            dev["serial"] = serial
-        bio = c.child(el, "blockio")
-        if bio is not None:
-            for a, p in (("logical_block_size", "logical_block_size"), ("physical_block_size", "physical_block_size")):
-                v = c.attr(bio, a)
-                if v is not None:
-                    dev[p] = int(v)
-        if bus in ("sata", "ide", "scsi"):
-            dev["_addr_kind"] = "drive"
-        explicit = self.common(el, dev, pci=(bus == "virtio"))
-        self.add_device(dev, explicit)
-
-    def blockdev(self, el, dtype, path, fmt, ro, direct, no_flush, io, discard, dz) -> str:
-        """-blockdev protocol node + format node; returns the format node name."""
-        self.node += 1
-        n = self.node
-        proto: dict = {"driver": "file" if dtype == "file" else "host_device", "filename": path,
-                       "node-name": f"libvirt-{n}-storage", "read-only": ro}
-        form: dict = {"node-name": f"libvirt-{n}-format", "read-only": ro, "driver": fmt,
-                      "file": f"libvirt-{n}-storage"}
-        for node in (proto, form):
-            if direct is not None:
-                node["cache"] = {"direct": direct, "no-flush": no_flush}
-            if discard:
-                node["discard"] = discard
-        if io:
-            proto["aio"] = io
-        if dz:
-            form["detect-zeroes"] = dz
-        backing = self.backing_store(el)
-        if backing is not _ABSENT:
-            if fmt not in _COW:
-                if backing is not None:
-                    raise unsupported(el.find("backingStore"), "<backingStore>", f"format '{fmt}' has no backing file")
-            else:
-                form["backing"] = backing
-        # Without <backingStore>, QEMU opens the backing chain recorded in a
-        # qcow2 header.  The driver should inspect images first (qemu-img info
-        # --backing-chain) and write <backingStore> (or refuse a chain without a
-        # recorded backing format, which QEMU would probe).
-        self.out.blockdevs += ["-blockdev", js(proto), "-blockdev", js(form)]
-        return form["node-name"]
-
-    def backing_store(self, el):
-        """``<backingStore/>`` (empty) -> None (no backing); a chain -> its top node name;
-        absent -> _ABSENT (QEMU follows the image header)."""
-        c = self.ctx
-        bs = c.child(el, "backingStore")
-        if bs is None:
-            return _ABSENT
-        c.use(bs, "index")
-        btype = c.attr(bs, "type")
-        if btype is None and len(bs) == 0:
-            return None
-        if btype not in ("file", "block"):
-            raise unsupported(bs, f"<backingStore type='{btype}'>")
-        f = c.child(bs, "format")
-        fmt = c.attr(f, "type")
-        if fmt not in _FORMATS:
-            raise unsupported(bs, "<backingStore> without <format type=...>" if fmt is None
-                              else f"<backingStore><format type='{fmt}'>",
-                              "a backing image needs an explicit format")
-        src = c.child(bs, "source")
-        path = c.attr(src, "file" if btype == "file" else "dev")
-        if not path:
-            raise bad(bs, "<backingStore> needs a <source>")
-        return self.blockdev(bs, btype, path, _FORMATS[fmt], True, None, None, None, None, None)
-
-    def drive_address(self, el, bus: str, index: int) -> tuple[int, int, int]:
-        """(controller, bus, unit) of an IDE/SATA disk: <address type='drive'> or from the name."""
-        c = self.ctx
-        addr = el.find("address")
-        if addr is not None and addr.get("type") == "drive":
-            c.use(addr, "type")
-            return (int(c.attr(addr, "controller", "0")), int(c.attr(addr, "bus", "0")),
-                    int(c.attr(addr, "unit", "0")))
-        if index < 0:
-            raise bad(el, "cannot derive a drive address from the target name")
-        if bus == "sata":
-            return index // 6, 0, index % 6
-        return index // 4, (index % 4) // 2, index % 2
-
-    def scsi_address(self, el, index: int) -> tuple[int, int, int, int]:
-        c = self.ctx
-        addr = el.find("address")
-        if addr is not None and addr.get("type") == "drive":
-            c.use(addr, "type")
-            return (int(c.attr(addr, "controller", "0")), int(c.attr(addr, "bus", "0")),
-                    int(c.attr(addr, "unit", "0")), int(c.attr(addr, "target", "0")))
-        if index < 0:
-            raise bad(el, "cannot derive a drive address from the target name")
-        return 0, 0, index, 0  # virtio-scsi: LUN n of target 0, as libvirt assigns
-
-    # --- network --------------------------------------------------------------------------
     def interface(self, el) -> None:
         c = self.ctx
         itype = c.attr(el, "type")
@@ -574,118 +364,6 @@ class _Devices:
         self.add_device(dev, self.common(el, dev))
 
     # --- character devices ------------------------------------------------------------------
-    def chardev(self, el, cid: str, default_socket: str, default_log: str | None) -> str:
-        """-chardev for a serial/console/channel; pty (and no type) become a unix
-        socket that ``virtctl console`` connects to, logged to ``default_log``."""
-        c = self.ctx
-        ctype = c.attr(el, "type", "pty")
-        src = c.child(el, "source")
-        log = c.child(el, "log")
-        logfile = c.attr(log, "file") if log is not None else None
-        logappend = c.flag(log, "append") if log is not None else None
-        if ctype == "pty":
-            if src is not None:
-                c.use(src, "path")  # a live XML's /dev/pts/N: we use a socket instead
-            arg = opt("socket", id=cid, path=default_socket, server=True, wait=False,
-                      logfile=logfile or default_log, logappend=logappend)
-        elif ctype == "unix":
-            mode = c.attr(src, "mode", "bind")
-            path = c.attr(src, "path") or default_socket
-            if mode not in ("bind", "connect"):
-                raise bad(src, f"unknown mode '{mode}'")
-            arg = opt("socket", id=cid, path=path, server=(mode == "bind"),
-                      wait=False if mode == "bind" else None, logfile=logfile, logappend=logappend)
-        elif ctype == "file":
-            path = c.attr(src, "path")
-            if not path:
-                raise bad(el, "a file character device needs <source path=...>")
-            append = c.flag(src, "append")
-            arg = opt("file", id=cid, path=path, append=append, logfile=logfile, logappend=logappend)
-        elif ctype == "null":
-            arg = opt("null", id=cid, logfile=logfile, logappend=logappend)
-        else:
-            raise unsupported(el, f"<{el.tag} type='{ctype}'>", "only pty (as a unix socket), unix, file and null are")
-        if src is not None:
-            for sub in src:
-                raise unsupported(sub, f"<source><{sub.tag}>")
-        self.out.pre += ["-chardev", arg]
-        return cid
-
-    def serial(self, el) -> None:
-        c = self.ctx
-        tgt = c.child(el, "target")
-        port = int(c.attr(tgt, "port", str(len(self.serial_ports))))
-        self._serial_device(el, tgt, port)
-
-    def _serial_device(self, el, tgt, port: int) -> None:
-        c = self.ctx
-        if port in self.serial_ports:
-            raise bad(el, f"serial port {port} is used twice")
-        self.serial_ports.add(port)
-        ttype = c.attr(tgt, "type", "isa-serial")
-        model = c.child(tgt, "model")
-        mname = c.attr(model, "name", "isa-serial" if ttype == "isa-serial" else "pci-serial")
-        driver = {("isa-serial", "isa-serial"): "isa-serial", ("pci-serial", "pci-serial"): "pci-serial"}.get(
-            (ttype, mname))
-        if driver is None:
-            raise unsupported(tgt if model is None else model, f"<target type='{ttype}'> (model '{mname}')")
-        cid = self.chardev(el, f"charserial{port}", serial_socket(self.ctx.paths, port),
-                           serial_log(self.ctx.paths, port))
-        dev = {"driver": driver, "chardev": cid, "id": f"serial{port}"}
-        if driver == "isa-serial":
-            dev["index"] = port
-        explicit = self.common(el, dev, pci=(driver == "pci-serial"))
-        self.add_device(dev, explicit)
-
-    def console(self, el) -> None:
-        """libvirt's <console> of target type serial is serial port N itself: the same
-        device when that <serial> exists, else it stands for it."""
-        c = self.ctx
-        c.use(el)
-        tgt = c.child(el, "target")
-        ttype = c.attr(tgt, "type", "serial")
-        if ttype != "serial":
-            raise unsupported(tgt, f"<console><target type='{ttype}'>", "only serial consoles are")
-        port = int(c.attr(tgt, "port", "0"))
-        if port in self.serial_ports:
-            c.use_subtree(el)  # the duplicate of <serial> port N
-            return
-        fake = xmlapi.element("target", {"type": "isa-serial", "port": str(port)})
-        self._serial_device(el, fake, port)
-
-    def channel(self, el) -> None:
-        c = self.ctx
-        i = self.root.findall("devices/channel").index(el)
-        tgt = c.child(el, "target")
-        ttype = c.attr(tgt, "type")
-        ctype = el.get("type", "pty")
-        if ctype in ("spicevmc", "spiceport", "qemu-vdagent", "dbus"):
-            raise unsupported(el, f"<channel type='{ctype}'>", "SPICE and vdagent channels need SPICE graphics")
-        if ttype != "virtio":
-            raise unsupported(tgt, f"<channel><target type='{ttype}'>", "only virtio channels are")
-        name = c.attr(tgt, "name")
-        c.attr(tgt, "state")  # live XML: agent connected or not
-        cid = self.chardev(el, f"charchannel{i}", channel_socket(self.ctx.paths, i), None)
-        dev = {"driver": "virtserialport", "chardev": cid, "id": f"channel{i}"}
-        if name:
-            dev["name"] = name
-        ctrl = 0
-        addr = el.find("address")
-        if addr is not None and addr.get("type") == "virtio-serial":
-            ctrl = int(c.attr(addr, "controller", "0"))
-            if int(c.attr(addr, "bus", "0")) != 0:
-                raise unsupported(addr, f"<address type='virtio-serial' bus='{addr.get('bus')}'>")
-            port = c.attr(addr, "port")
-            if port is not None:
-                dev["nr"] = int(port)
-            dev["_addr_kind"] = "virtio-serial"
-        if ctrl not in self.vserial:
-            raise bad(el, f"no <controller type='virtio-serial' index='{ctrl}'>")
-        dev["bus"] = f"{self.vserial[ctrl]}.0"
-        self.common(el, dev, pci=False)
-        self.add_device(dev, False)
-
-    # --- input, graphics, video, audio ----------------------------------------------------
     def input(self, el) -> None:
         c = self.ctx
         itype = c.attr(el, "type")
@@ -844,12 +522,6 @@ class _Devices:
             dev["period"] = int(c.attr(rate, "period", "1000"))
         self.add_device(dev, self.common(el, dev))
 
-
-class _Absent:
-    pass
-
-
-_ABSENT = _Absent()
 
 
 def _vnc_host(address: str) -> str:
