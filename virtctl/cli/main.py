@@ -221,13 +221,13 @@ def _run(opts: Options, session) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from virtctl.cli.session import Session
-
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["__complete"]:  # hidden: the shell completion scripts call it at TAB time
         from virtctl.cli.complete import main_complete
 
         sys.exit(main_complete(argv[1:]))
+    from virtctl.cli.session import Session
+
     session = Session()
     try:
         opts = parse_global(argv)
