@@ -405,7 +405,12 @@ class DomainDef:
         if os_type is None:
             os_type = xmlapi.sub(os_el, "type", text="hvm", index=0)
         if os_type.get("arch") is None:
+            # libvirt writes arch before machine
+            attrs = dict(os_type.attrib)
+            os_type.attrib.clear()
             os_type.set("arch", arch)
+            for k, v in attrs.items():
+                os_type.set(k, v)
         if os_el.find("boot") is None and os_el.find("kernel") is None and r.find("devices/*/boot") is None:
             xmlapi.sub(os_el, "boot", {"dev": "hd"})
         if r.find("clock") is None:
