@@ -415,3 +415,31 @@ def test_unsafe_state_dir_is_refused(tmp_path, mode):
     with pytest.raises(virtctl.VirtError) as e:
         virtctl.open(f"qemu:///embed?root={root}")
     assert e.value.code == "CONNECT_FAILED"
+
+
+def test_stopped_qemu_times_out_and_releases_the_lock(env):
+    """A SIGSTOPped QEMU: commands that need it time out (OPERATION_TIMEOUT),
+    release the domain lock, and reads (list) are not blocked."""
+    env.ok("define", env.xml_file("z1"))
+    env.ok("start", "z1", "--paused")
+    pid = env.record("z1")["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        r = env.run("resume", "z1", timeout=120)
+        assert r.returncode == 9 and "error:" in r.stderr, r.stderr
+        assert "z1" in env.ok("list", "--all")  # not blocked by the stuck domain
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    env.ok("resume", "z1")  # the lock was released: the next command works
+    assert env.domstate("z1") == "running (unpaused)"
+
+
+def test_deleted_monitor_socket_is_a_clear_error_and_destroy_still_works(env):
+    env.ok("define", env.xml_file("q1"))
+    env.ok("start", "q1", "--paused")
+    os.unlink(env.record("q1")["paths"]["qmp"])
+    r = env.run("resume", "q1")
+    assert r.returncode == 1 and "monitor socket" in r.stderr and "Traceback" not in r.stderr
+    env.ok("destroy", "q1")
+    assert env.domstate("q1") == "shut off (destroyed)"
+    assert env.qemu_pids() == []
