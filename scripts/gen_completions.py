@@ -150,9 +150,13 @@ complete -c virtctl -n 'not __virtctl_at_command; or string match -q -- "-*" (co
 def render() -> dict[str, str]:
     """Path (relative to the repository) -> the text it must hold."""
     commands = _commands()
+    from virtctl.cli.complete import render_specs_module
+
     return {"completions/virtctl.bash": bash(commands),
             "completions/_virtctl": zsh(commands),
-            "completions/virtctl.fish": fish(commands)}
+            "completions/virtctl.fish": fish(commands),
+            # the engine's command table for `virtctl __complete` (no click at TAB time)
+            "virtctl/cli/command_specs.py": render_specs_module()}
 
 
 def main(argv: list[str]) -> int:
