@@ -118,7 +118,11 @@ def connect(session, name, readonly):
 
 Commands are split with virsh's rules and run on one connection; TAB
 completes commands, options and live domain names; history is kept in
-$XDG_STATE_HOME/virtctl/history.""")
+$XDG_STATE_HOME/virtctl/history.
+
+\b
+Example:
+  virtctl -c test:///default shell""")
 @pass_session
 def shell(session):
     if session.interactive:
@@ -130,7 +134,7 @@ def shell(session):
         raise click.exceptions.Exit(status)
 
 
-@command("quit", help="Leave the interactive shell (alias: exit).")
+@command("quit", help="Leave the interactive shell (alias: exit).\n\n\b\nExample:\n  virtctl (qemu:///session)$ quit")
 @pass_session
 def quit_cmd(session):
     session.quit_requested = True

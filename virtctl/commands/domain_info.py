@@ -64,7 +64,7 @@ def domstate(session, domain, reason):
     session.emit({"state": rec.state.key, "reason": rec.reason_text}, text + "\n")
 
 
-@command("domid", help="Print the id of a running domain ('-' when it is not running).")
+@command("domid", help="Print the id of a running domain ('-' when it is not running).\n\n\b\nExample:\n  virtctl domid web1")
 @domain_arg(help="domain name or uuid")
 @pass_session
 def domid(session, domain):
@@ -72,7 +72,7 @@ def domid(session, domain):
     session.emit({"id": rec.id}, (str(rec.id) if rec.id is not None else "-") + "\n")
 
 
-@command("domname", help="Print the name of a domain given by id or UUID.")
+@command("domname", help="Print the name of a domain given by id or UUID.\n\n\b\nExample:\n  virtctl domname 3")
 @domain_arg(help="domain id or uuid")
 @pass_session
 def domname(session, domain):
@@ -80,7 +80,7 @@ def domname(session, domain):
     session.emit({"name": dom.name}, dom.name + "\n")
 
 
-@command("domuuid", help="Print the UUID of a domain given by name or id.")
+@command("domuuid", help="Print the UUID of a domain given by name or id.\n\n\b\nExample:\n  virtctl domuuid web1")
 @domain_arg(help="domain id or name")
 @pass_session
 def domuuid(session, domain):

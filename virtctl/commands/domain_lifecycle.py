@@ -136,7 +136,11 @@ def reboot(session, domain, mode):
 
 @command("reset", help="""Reset a running domain at once, like pressing the reset button.
 
-The guest's operating system is not asked; unsaved data in it is lost.""")
+The guest's operating system is not asked; unsaved data in it is lost.
+
+\b
+Example:
+  virtctl reset web1""")
 @domain_arg(completer="domain:running")
 @pass_session
 def reset(session, domain):
@@ -162,7 +166,11 @@ def destroy(session, domain, graceful):
     session.done(dom, f"Domain '{dom.name}' destroyed", "destroyed")
 
 
-@command("suspend", help="""Pause a running domain; it keeps its memory and resumes with 'resume'.""")
+@command("suspend", help="""Pause a running domain; it keeps its memory and resumes with 'resume'.
+
+\b
+Example:
+  virtctl suspend web1""")
 @domain_arg(completer="domain:running")
 @pass_session
 def suspend(session, domain):
@@ -171,7 +179,11 @@ def suspend(session, domain):
     session.done(dom, f"Domain '{dom.name}' suspended", "suspended")
 
 
-@command("resume", help="""Resume a paused domain.""")
+@command("resume", help="""Resume a paused domain.
+
+\b
+Example:
+  virtctl resume web1""")
 @domain_arg(completer="domain:paused")
 @pass_session
 def resume(session, domain):

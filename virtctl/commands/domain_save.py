@@ -104,7 +104,7 @@ def managedsave(session, domain, bypass_cache, running, paused, verbose):
     session.done(dom, f"\nDomain '{dom.name}' state saved", "managed-saved")
 
 
-@command("managedsave-remove", help="Remove the managed save image of a domain.")
+@command("managedsave-remove", help="Remove the managed save image of a domain.\n\n\b\nExample:\n  virtctl managedsave-remove web1")
 @domain_arg(completer="domain:inactive")
 @pass_session
 def managedsave_remove(session, domain):

@@ -125,7 +125,11 @@ def qemu_monitor_command(session, domain, hmp, pretty, return_value, cmd):
 @command("dommemstat", help="""Show memory statistics of a running domain (KiB, fault counts).
 
 Guest figures need a balloon device with a driver in the guest; 'rss' is
-the QEMU process's resident memory.""")
+the QEMU process's resident memory.
+
+\b
+Example:
+  virtctl dommemstat web1""")
 @domain_arg(completer="domain:running")
 @option("--period", type=int, metavar="SECONDS", help="period in seconds to set collection (not supported yet)",
         completer="none")

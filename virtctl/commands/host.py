@@ -6,7 +6,7 @@ from virtctl.cli.options import command
 from virtctl.cli.session import pass_session
 
 
-@command("nodeinfo", help="Show basic information about the host (CPUs, memory).")
+@command("nodeinfo", help="Show basic information about the host (CPUs, memory).\n\n\b\nExample:\n  virtctl --json nodeinfo")
 @pass_session
 def nodeinfo(session):
     n = session.conn.node_info()
@@ -19,14 +19,14 @@ def nodeinfo(session):
     session.emit(n.to_json(), output.key_values(pairs, width=21))
 
 
-@command("uri", help="Print the URI of the current connection.")
+@command("uri", help="Print the URI of the current connection.\n\n\b\nExample:\n  virtctl uri")
 @pass_session
 def uri(session):
     u = session.conn.uri
     session.emit({"uri": u}, u + "\n")
 
 
-@command("hostname", help="Print the hypervisor host's name.")
+@command("hostname", help="Print the hypervisor host's name.\n\n\b\nExample:\n  virtctl -c qemu:///system hostname")
 @pass_session
 def hostname(session):
     h = session.conn.hostname()
@@ -35,7 +35,11 @@ def hostname(session):
 
 @command("version", help="""Show the versions of virtctl and of the hypervisor.
 
-virsh names libvirt here; virtctl names itself, since it does not use libvirt.""")
+virsh names libvirt here; virtctl names itself, since it does not use libvirt.
+
+\b
+Example:
+  virtctl -c qemu:///session version""")
 @pass_session
 def version(session):
     v = session.conn.version()
