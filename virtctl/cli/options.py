@@ -66,6 +66,15 @@ def completer_of(param) -> str | None:
 class VirshCommand(click.Command):
     """A command that accepts virsh's argument forms."""
 
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        """``virtctl setmem DOMAIN SIZE [OPTIONS]``: positionals first, by name."""
+        pieces = []
+        for p in self.params:
+            if getattr(p, "positional", False):
+                mv = p.metavar or (p.name or "").upper()
+                pieces.append(mv if p.required else f"[{mv}]")
+        return pieces + super().collect_usage_pieces(ctx)
+
     def parse_args(self, ctx, args):
         valued, positional, variadic = set(), [], None
         for p in self.params:
