@@ -84,6 +84,14 @@ def attach(session, dom, *, devname=None, force=False, safe=False, escape=None, 
         stream.close()
 
 
+def _from_guest(session, stream) -> bool:
+    """Copy what the console socket has to our output; False at its EOF."""
+    data = stream.recv(65536)
+    if data:
+        _write_out(session, data)
+    return bool(data)
+
+
 def _tty_loop(session, stream, fd_in: int, esc: int, stop) -> None:
     import termios
     import tty as ttymod
@@ -97,11 +105,8 @@ def _tty_loop(session, stream, fd_in: int, esc: int, stop) -> None:
                 ready, _, _ = select.select([fd_in, sock_fd], [], [], 0.5)
             except InterruptedError:
                 continue
-            if sock_fd in ready:
-                data = stream.recv(65536)
-                if not data:
-                    return
-                _write_out(session, data)
+            if sock_fd in ready and not _from_guest(session, stream):
+                return
             if fd_in in ready:
                 data = os.read(fd_in, 4096)
                 if not data:
@@ -142,10 +147,8 @@ def _pipe_loop(session, stream, fd_in: int | None, esc: int, idle: float, stop) 
         except InterruptedError:
             continue
         if sock_fd in ready:
-            data = stream.recv(65536)
-            if not data:
+            if not _from_guest(session, stream):
                 return
-            _write_out(session, data)
             last_activity = time.monotonic()
         if in_open and fd_in in ready:
             data = os.read(fd_in, 4096)
@@ -160,12 +163,8 @@ def _pipe_loop(session, stream, fd_in: int | None, esc: int, idle: float, stop) 
     end = time.monotonic() + 0.2
     while time.monotonic() < end:
         ready, _, _ = select.select([sock_fd], [], [], 0.05)
-        if not ready:
+        if not ready or not _from_guest(session, stream):
             break
-        data = stream.recv(65536)
-        if not data:
-            break
-        _write_out(session, data)
 
 
 @command("console", help="""Connect to the serial console of a running domain.
