@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from virtctl.errors import XMLError
+from virtctl.xml import xmlapi
 from virtctl.xml.domain import DomainDef, check_name, target_index
 from virtctl.xml.units import parse_scaled, to_kib
 
@@ -99,7 +100,32 @@ def test_bad_names(name):
         check_name(name)
 
 
-@pytest.mark.parametrize("name", ["ok", "with space", "ünïcödé", "comma,name", "a=b", "7"])
+@pytest.mark.parametrize("char", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+                                  "\u2066", "\u2067", "\u2068", "\u2069"])
+def test_bidirectional_controls_are_refused_in_names(char):
+    with pytest.raises(XMLError) as exc:
+        check_name(f"invoice{char}fdp.exe")
+    # the message shows the character escaped, never raw
+    assert exc.value.message == (f"domain name 'invoice\\u{ord(char):04x}fdp.exe' cannot contain "
+                                 f"bidirectional control characters (U+{ord(char):04X})")
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029"])
+def test_line_and_paragraph_separators_are_refused_in_names(char):
+    with pytest.raises(XMLError) as exc:
+        check_name(f"two{char}lines")
+    assert exc.value.message.endswith(f"cannot contain a line or paragraph separator (U+{ord(char):04X})")
+
+
+@pytest.mark.parametrize("char", ["\x80", "\x9b", "\x9f", "\x7f", "\x1b"])
+def test_c0_and_c1_controls_are_refused_in_names(char):
+    with pytest.raises(XMLError) as exc:
+        check_name(f"esc{char}[31m")
+    assert exc.value.message.endswith("cannot contain control characters")
+
+
+@pytest.mark.parametrize("name", ["ok", "with space", "ünïcödé", "comma,name", "a=b", "7",
+                                  "\u05e9\u05dc\u05d5\u05dd", "\u200f\u05d0", "\u2027\u202f\u2065\u206a"])
 def test_good_names(name):
     assert check_name(name) == name
 
@@ -130,3 +156,50 @@ def test_attribute_white_space_survives_round_trip():
     el = xmlapi.element("source", {"file": "/img/a\nb\tc\rd 'q' \"dq\" <&>"})
     back = xmlapi.parse(xmlapi.tostring(el))
     assert back.get("file") == "/img/a\nb\tc\rd 'q' \"dq\" <&>"
+
+
+def _libvirt_disk_order(disks: list[tuple[str, str]]) -> list[int]:
+    """The oracle: libvirt's virDomainDiskInsert, run literally (quadratic),
+    on (bus, target) pairs; returns the document positions in the final order."""
+    placed: list[int] = []
+    for i, (bus, dev) in enumerate(disks):
+        at = -1
+        for k in range(len(placed) - 1, -1, -1):
+            pbus, pdev = disks[placed[k]]
+            if pbus == bus and target_index(pdev)[1] > target_index(dev)[1]:
+                at = k
+            elif pbus == bus and at == -1:
+                at = k + 1
+        placed.insert(len(placed) if at == -1 else at, i)
+    return placed
+
+
+def test_disk_order_is_libvirts_on_random_definitions():
+    import random
+
+    rnd = random.Random(9)
+    for _ in range(2000):
+        disks = [(rnd.choice(["virtio", "sata", "scsi", ""]),
+                  rnd.choice(["vda", "vdb", "vdc", "sda", "sdb", "hda", "odd", "vdaa", ""]))
+                 for _ in range(rnd.randint(0, 14))]
+        parts = []
+        for i, (bus, dev) in enumerate(disks):
+            attrs = (f" dev='{dev}'" if dev else "") + (f" bus='{bus}'" if bus else "")
+            parts.append(f"<disk type='file' device='disk'><serial>{i}</serial><target{attrs}/></disk>")
+            if rnd.random() < 0.2:  # other devices between disks keep their order
+                parts.append(f"<interface type='user'><mac address='52:54:00:00:00:{i:02x}'/></interface>")
+        d = DomainDef(xmlapi.parse("<domain><name>x</name><devices>" + "".join(parts) + "</devices></domain>"))
+        d._order_disks()
+        got = [int(el.findtext("serial")) for el in d.root.findall("devices/disk")]
+        assert got == _libvirt_disk_order(disks), disks
+        macs = [m.get("address") for m in d.root.findall("devices/interface/mac")]
+        assert macs == sorted(macs)
+
+
+def test_disk_order_of_many_disks_in_reverse():
+    n = 3000  # a size the quadratic insertion could not sort in seconds
+    devs = [f"sd{chr(97 + i // 26 // 26 % 26)}{chr(97 + i // 26 % 26)}{chr(97 + i % 26)}" for i in range(n)]
+    body = "".join(f"<disk type='file' device='disk'><target dev='{d}' bus='scsi'/></disk>" for d in reversed(devs))
+    d = DomainDef(xmlapi.parse(f"<domain><name>x</name><devices>{body}</devices></domain>"))
+    d._order_disks()
+    assert [x.target for x in d.disks()] == devs

@@ -41,35 +41,50 @@ class Problem:
 # --- finding the culprits -----------------------------------------------------------
 
 class _Locator:
-    """Lines, columns and XPaths of elements and attributes."""
+    """Lines, columns and XPaths of elements and attributes.
+
+    Linear in the document: the elements of each line and the places of
+    each ``<name`` on it are indexed once, on the first problem found on
+    that line (a document may be one 10 MiB line)."""
 
     def __init__(self, root, text):
         self.root = root
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
         self.lines = text.split("\n") if text else None
-        self._order: dict[int, list] | None = None
+        self._by_line: dict[int, list] | None = None
+        self._ordinal: dict = {}  # element -> its rank among same-named elements on its line
+        self._starts: dict[tuple[int, str], list[int]] = {}  # (line, name) -> columns of "<name"
+        self._indexed_lines: set[int] = set()
+
+    def _index_line(self, line: int) -> None:
+        if self._by_line is None:
+            self._by_line = {}
+            for e in self.root.iter():
+                if xmlapi.is_element(e):
+                    self._by_line.setdefault(xmlapi.line_of(e), []).append(e)
+        counts: dict[str, int] = {}
+        for e in self._by_line.get(line, []):
+            qn = xmlapi.qname_of(e)
+            self._ordinal[e] = counts.get(qn, 0)
+            counts[qn] = self._ordinal[e] + 1
+        self._indexed_lines.add(line)
 
     def _element_pos(self, el) -> tuple[int, int]:
         line = xmlapi.line_of(el)
         if not self.lines or not (0 < line <= len(self.lines)):
             return line, 0
-        if self._order is None:
-            self._order = {}
-            for e in self.root.iter():
-                if xmlapi.is_element(e):
-                    self._order.setdefault(xmlapi.line_of(e), []).append(e)
+        if line not in self._indexed_lines:
+            self._index_line(line)
         qn = xmlapi.qname_of(el)
-        same = [e for e in self._order.get(line, []) if xmlapi.qname_of(e) == qn]
-        idx = next((i for i, e in enumerate(same) if e is el), 0)
-        pos = -1
-        text = self.lines[line - 1]
-        for _ in range(idx + 1):
-            m = re.compile(r"<" + re.escape(qn) + r"(?=[\s/>]|$)").search(text, pos + 1)
-            if not m:
-                return line, 0
-            pos = m.start()
-        return line, pos + 1
+        starts = self._starts.get((line, qn))
+        if starts is None:
+            pat = re.compile(r"<" + re.escape(qn) + r"(?=[\s/>]|$)")
+            starts = self._starts[(line, qn)] = [m.start() for m in pat.finditer(self.lines[line - 1])]
+        idx = self._ordinal.get(el, 0)
+        if idx >= len(starts):
+            return line, 0
+        return line, starts[idx] + 1
 
     def position(self, el, attr: str | None = None) -> tuple[int, int]:
         line, col = self._element_pos(el)
@@ -80,10 +95,11 @@ class _Locator:
         start = col
         for ln in range(line, min(line + 50, len(self.lines) + 1)):
             text = self.lines[ln - 1]
-            m = pat.search(text, start if ln == line else 0)
+            begin = start if ln == line else 0
+            m = pat.search(text, begin)
             if m:
                 return ln, m.start() + 1
-            if ">" in text[(start if ln == line else 0):]:
+            if text.find(">", begin) >= 0:  # (find: slicing would copy a long line)
                 break
         return line, col
 
@@ -145,7 +161,7 @@ class _Diagnoser:
         form = ", ".join(f"{a}='{v}'" for a, v in sorted(self.model.narrowed_by))
         everything = None
         # attributes
-        for name, value in el.attrib.items():
+        for name, value in xmlapi.attributes(el):
             vals = allowed.attrs.get(name)
             if vals is None:
                 if allowed.any_attr:
@@ -179,6 +195,8 @@ class _Diagnoser:
         present = set()
         for child in children:
             present.add(child.tag)
+            if len(self.out) >= MAX_PROBLEMS:
+                break  # enough said: descending further costs time and adds nothing
             cands = allowed.children.get(child.tag)
             if cands is None:
                 if not allowed.any_child:

@@ -8,14 +8,39 @@ order, so that ``dumpxml`` reads like libvirt's.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from virtctl.errors import InvalidArg, XMLError
 from virtctl.xml import xmlapi
-from virtctl.xml.units import to_kib
+from virtctl.xml.disk_order import disk_bus as _disk_bus
+from virtctl.xml.disk_order import disk_dev as _disk_dev
+from virtctl.xml.disk_order import order_disks, target_index  # noqa: F401 - target_index re-exported
+from virtctl.xml.domain_checks import (  # noqa: F401 - the limits and check_name re-exported
+    MAX_DEVICES,
+    MAX_VCPUS,
+    MEMORY_MISSING,
+    NAME_MAX,
+    check_devices,
+    check_name,
+    check_vcpu_request,
+    check_vcpus,
+    numa_kib,
+    size_kib,
+)
 
-NAME_MAX = 200  # bytes; generous, but keeps file and socket names sane
+# How much larger than its text a document can format: escaping at most 6
+# times a character ("'" -> "&apos;"), indentation at most 2 x 250 levels
+# on two lines per element of at least 4 characters ("<a/>").  Smaller
+# documents (under 40 KiB) need no trial formatting to know they fit.
+_MAX_GROWTH = 256
+
+# The bus a disk target name implies (libvirt's virDomainDiskDefAssignAddress
+# defaults, for targets written without bus=).
+_BUS_OF_PREFIX = {"hd": "ide", "sd": "scsi", "vd": "virtio", "xvd": "xen", "ubd": "uml", "fd": "fdc"}
+
+# Interface target names that libvirt treats as generated and forgets when a
+# definition is parsed (virDomainNetDefParseXML): a driver may add its own.
+GENERATED_IFNAME_PREFIXES = ("vnet", "macvtap", "macvlan")
 
 # libvirt's order of the top-level children of <domain> (virDomainDefFormat).
 TOP_ORDER = [
@@ -32,53 +57,6 @@ DEVICE_ORDER = [
     "hostdev", "redirdev", "redirfilter", "hub", "watchdog", "memballoon", "rng", "nvram",
     "panic", "shmem", "memory", "iommu", "vsock", "crypto",
 ]
-
-
-def check_name(name: str | None, what: str = "domain") -> str:
-    """Refuse names that break paths, terminals or command lines.
-
-    libvirt's schema accepts ``a/b`` and ``..``; we refuse them in code
-    (see RELIABILITY.md).  A leading ``-`` is refused because such a name
-    cannot be typed as an argument."""
-    if name is None or name == "":
-        raise XMLError(f"{what} name must not be empty")
-    if "/" in name:
-        raise XMLError(f"{what} name '{name}' cannot contain '/'")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise XMLError(f"{what} name {name!r} cannot contain control characters")
-    if name in (".", ".."):
-        raise XMLError(f"{what} name '{name}' is not allowed")
-    if name.startswith("-"):
-        raise XMLError(f"{what} name '{name}' cannot start with '-'")
-    if name != name.strip():
-        raise XMLError(f"{what} name {name!r} cannot start or end with white space")
-    if len(name.encode("utf-8")) > NAME_MAX:
-        raise XMLError(f"{what} name is longer than {NAME_MAX} bytes")
-    return name
-
-
-_TARGET_RE = re.compile(r"^(fd|hd|vd|sd|xvd|ubd)([a-z]+)$")
-
-
-def target_index(dev: str) -> tuple[str, int]:
-    """Order key of a disk target name: ``vdb`` -> (``vd``, 1), ``sdaa`` -> (``sd``, 26)."""
-    m = _TARGET_RE.match(dev or "")
-    if not m:
-        return (dev or "", -1)
-    n = 0
-    for ch in m.group(2):
-        n = n * 26 + (ord(ch) - 96)
-    return m.group(1), n - 1
-
-
-def _disk_bus(d) -> str:
-    t = d.find("target")
-    return t.get("bus", "") if t is not None else ""
-
-
-def _disk_dev(d) -> str:
-    t = d.find("target")
-    return t.get("dev", "") if t is not None else ""
 
 
 def new_uuid() -> str:
@@ -150,23 +128,50 @@ class DomainDef:
         root = xmlapi.parse(text, source=source)
         if root.tag != "domain":
             raise XMLError(f"{source}: expected a <domain> document, found <{root.tag}>")
+        d = cls(root)
         if validate:
+            d._check_limits(source)  # first: validating thousands of devices takes a while
             from virtctl.xml import validate as v
 
             v.validate(root, "domain", source=source, text=text)
-        d = cls(root)
-        d.check(source)
+        d.check(source, new=validate)
+        if validate and len(text) * _MAX_GROWTH > xmlapi.MAX_BYTES:
+            # a definition that would format past the limit could be kept but
+            # never read back: refuse it now (tostring raises), not at dumpxml
+            d.to_xml()
         return d
 
     def copy(self) -> "DomainDef":
         return DomainDef(xmlapi.copy(self.root))
 
-    def check(self, source: str = "<input>") -> None:
-        """Semantic checks the schema cannot make."""
+    def _check_limits(self, source: str) -> None:
+        check_devices(self.root, source)
+
+    def _numa_kib(self) -> int:
+        return numa_kib(self.root)
+
+    def _memory_total_kib(self) -> int:
+        """<memory>, or the NUMA cells' total where <memory> is 0 or missing
+        (libvirt's rule)."""
+        return self._mem("memory") or self._numa_kib()
+
+    def check(self, source: str = "<input>", *, new: bool = True) -> None:
+        """Semantic checks the schema cannot make, with libvirt's messages
+        where libvirt makes the same check.
+
+        ``new`` (a definition given by the user): also the vCPU counts,
+        memory sizes and ``MAX_DEVICES``.  A definition read back from a
+        driver's state is not refused for them: devices a driver added, or
+        a definition stored by an older virtctl, never make it unreadable."""
         check_name(self.name)
-        if self.root.find("memory") is None and self.root.find("maxMemory") is None:
-            raise XMLError(f"{source}: /domain: missing required element <memory> "
-                           f"(the memory size must be given)")
+        if new:
+            check_vcpus(self.root)
+            if self._memory_total_kib() == 0:
+                raise XMLError(MEMORY_MISSING)
+            for tag in ("maxMemory", "currentMemory"):
+                self._mem(tag)  # numerical overflow
+        elif self.root.find("memory") is None and self.root.find("maxMemory") is None:
+            raise XMLError(MEMORY_MISSING)
         if "\n" in self.title:
             raise XMLError(f"{source}: /domain/title: a title cannot contain newlines")
         u = self.root.findtext("uuid")
@@ -177,8 +182,15 @@ class DomainDef:
                 canonical_uuid(u)
             except InvalidArg:
                 raise XMLError(f"{source}: /domain/uuid: malformed UUID '{u}'") from None
+        if new:
+            self._check_limits(source)
 
     def to_xml(self) -> str:
+        """The definition as libvirt formats it.  Raises XMLError rather than
+        return a text that xmlapi.parse would refuse (what normalisation
+        added can push a document past a limit): a driver formats before it
+        writes, so nothing is written that could not be read back."""
+        xmlapi.check_limits(self.root, "the formatted definition")
         return xmlapi.tostring(self.root)
 
     # --- simple properties ----------------------------------------------------
@@ -239,14 +251,12 @@ class DomainDef:
         el = self.root.find(tag)
         if el is None:
             return None
+        text = (el.text or "").strip()
         try:
-            value = int((el.text or "").strip())
+            value = int(text)
         except ValueError:
             raise XMLError(f"/domain/{tag}: '{el.text}' is not a number") from None
-        try:
-            return to_kib(value, el.get("unit"))
-        except InvalidArg as exc:
-            raise XMLError(f"/domain/{tag}: {exc}") from None
+        return size_kib(value, el.get("unit"), text, tag)
 
     def _set_mem(self, tag: str, kib: int) -> None:
         el = self.root.find(tag)
@@ -292,6 +302,7 @@ class DomainDef:
         return self.max_vcpus
 
     def set_vcpus(self, count: int, *, maximum: bool = False) -> None:
+        check_vcpu_request(count)
         el = self.root.find("vcpu")
         if el is None:
             el = xmlapi.sub(self.root, "vcpu", {"placement": "static"}, "1")
@@ -378,16 +389,25 @@ class DomainDef:
         return _parts().read_devices(self.root, kind)
 
     # --- normalisation ------------------------------------------------------------
-    def normalize(self, *, arch: str = "x86_64") -> None:
-        """Fill libvirt's defaults and order elements as libvirt formats them."""
+    def normalize(self, *, arch: str = "x86_64",
+                  ifname_prefixes: tuple[str, ...] = GENERATED_IFNAME_PREFIXES) -> None:
+        """Fill libvirt's defaults and order elements as libvirt formats them.
+
+        ``ifname_prefixes``: interface target names starting with one of
+        these are forgotten, as libvirt forgets them (see
+        :meth:`forget_generated_ifnames`)."""
         r = self.root
         if r.find("uuid") is None:
             xmlapi.sub(r, "uuid", text=new_uuid())
         else:
             r.find("uuid").text = self.uuid
+        if not self._mem("memory") and self._numa_kib():
+            self.max_memory_kib = self._numa_kib()  # libvirt: the cells' total
         if r.find("memory") is not None:
             self.max_memory_kib = self.max_memory_kib
-            self.memory_kib = min(self.memory_kib, self.max_memory_kib)
+            # libvirt: a currentMemory of 0 or above the maximum is the maximum
+            cur = self.memory_kib
+            self.memory_kib = cur if 0 < cur <= self.max_memory_kib else self.max_memory_kib
         vcpu = r.find("vcpu")
         if vcpu is None:
             xmlapi.sub(r, "vcpu", {"placement": "static"}, "1")
@@ -422,9 +442,25 @@ class DomainDef:
         for el in r.findall("devices/interface"):
             if el.find("mac") is None:
                 xmlapi.sub(el, "mac", {"address": new_mac()}, index=0)
+        self.forget_generated_ifnames(ifname_prefixes)
         self._order_top()
         self._order_devices()
         self._order_disks()
+        # what was added must not push the definition past a limit: refused
+        # here, at define, rather than when it is first formatted
+        xmlapi.check_limits(self.root, "the formatted definition")
+
+    def forget_generated_ifnames(self, prefixes: tuple[str, ...] = GENERATED_IFNAME_PREFIXES) -> None:
+        """Drop ``<target dev>`` of interfaces whose name a driver would have
+        generated (``vnet0``, ``macvtap1``, ...): libvirt forgets such names
+        when it parses a definition, so that a name given to a running
+        domain's tap device never pins it in the stored definition (a name
+        like ``vif1.0``, a Xen one, is kept by every driver but libxl's)."""
+        for tgt in self.root.findall("devices/interface/target"):
+            if (tgt.get("dev") or "").startswith(prefixes):
+                tgt.attrib.pop("dev")
+                if not len(tgt.attrib) and not len(tgt):
+                    tgt.getparent().remove(tgt)
 
     def name_interfaces(self, prefix: str) -> None:
         """Give each interface without a target device the first unused
@@ -445,38 +481,25 @@ class DomainDef:
             xmlapi.sub(el, "target", {"dev": f"{prefix}{n}"}, index=index)
 
     def _order_disks(self) -> None:
-        """Disks in the order libvirt's parser gives them: each disk, in
-        document order, goes before the first later-named disk of its bus
-        already placed, else after the last disk of its bus, else at the end
-        (virDomainDiskInsert)."""
-        disks = self.root.findall("devices/disk")
-        placed: list = []
-        for disk in disks:
-            bus, index = _disk_bus(disk), target_index(_disk_dev(disk))[1]
-            at = -1
-            for i in range(len(placed) - 1, -1, -1):
-                if _disk_bus(placed[i]) != bus:
-                    continue
-                if target_index(_disk_dev(placed[i]))[1] > index:
-                    at = i
-                elif at == -1:
-                    at = i + 1
-            placed.insert(len(placed) if at == -1 else at, disk)
-        if placed == disks:
-            return
-        dev = self.root.find("devices")
-        first = list(dev).index(disks[0])
-        for d in disks:
-            dev.remove(d)
-        for i, d in enumerate(placed):
-            dev.insert(first + i, d)
+        order_disks(self.root)
+
+    def _fill_disk_buses(self) -> None:
+        """A disk target without ``bus`` gets the bus its name implies, as
+        libvirt's post-parse gives it (``sdb`` -> scsi, ``hda`` -> ide)."""
+        for tgt in self.root.findall("devices/disk/target"):
+            if tgt.get("bus") is None:
+                bus = _BUS_OF_PREFIX.get(target_index(tgt.get("dev", ""))[0])
+                if bus is not None:
+                    tgt.set("bus", bus)
 
     def assign_drive_addresses(self) -> None:
-        """libvirt's generic defaults for disks on drive buses: a cdrom is
-        read-only; ide/sata/scsi/fdc disks without an address get a drive
-        address computed from the target name; the disk controllers they
-        name are added when missing (in libvirt's order: scsi, fdc, ide,
-        sata)."""
+        """libvirt's generic defaults for disks on drive buses: a target
+        without ``bus`` gets the one its name implies; a cdrom is read-only;
+        ide/sata/scsi/fdc disks without an address get a drive address
+        computed from the target name; the disk controllers they name are
+        added when missing (in libvirt's order: scsi, fdc, ide, sata)."""
+        # after normalize's ordering: libvirt orders disks by the bus as written
+        self._fill_disk_buses()
         per_controller = {"ide": 4, "sata": 6, "scsi": 7, "fdc": 2}
         needed: dict[str, int] = {}
         for disk in self.root.findall("devices/disk"):

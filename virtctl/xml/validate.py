@@ -85,9 +85,9 @@ def problems(root, kind: str | None = None, source: str = "<input>",
     schemas = _Schemas.get(kind)
     # a compiled schema keeps its last error log: one validation at a time per kind
     with schemas.lock:
-        if xmlapi.relaxng_valid(schemas.full(), root):
+        raw = xmlapi.relaxng_errors(schemas.full(), root)  # one pass: [] when valid
+        if not raw:
             return []
-        raw = xmlapi.relaxng_errors(schemas.full(), root)
         found = _Diagnoser(schemas, loc, source).run(root, raw)
     return found[:MAX_PROBLEMS]
 
