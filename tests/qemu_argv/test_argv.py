@@ -255,7 +255,7 @@ def test_hostile_disk_paths_reach_qemu_intact(path):
     from virtctl.xml import xmlapi
 
     d = dom("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
-            "<source file='PLACEHOLDER'/><target dev='vda' bus='virtio'/></disk>")
+            "<source file='/PLACEHOLDER'/><target dev='vda' bus='virtio'/></disk>")
     d.root.find("devices/disk/source").set("file", path)
     if "\n" not in path:  # (an XML attribute cannot hold a raw newline: see the report on xmlapi)
         d = parse(xmlapi.tostring(d.root))  # as the definition would be read back
