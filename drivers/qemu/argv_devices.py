@@ -416,7 +416,7 @@ class _Devices(StorageMixin, CharDeviceMixin):
         if listen_none:
             display = "none"
         elif socket_path:
-            display = "unix:" + esc(socket_path)
+            display = self.ctx.files.vnc_unix(socket_path)
         elif autoport or port == "-1":
             display = f"{_vnc_host(address or '127.0.0.1')}:0,to=99"
         elif port is not None:
@@ -427,7 +427,7 @@ class _Devices(StorageMixin, CharDeviceMixin):
         elif address:
             display = f"{_vnc_host(address)}:0,to=99"
         else:
-            display = "unix:" + esc(self.ctx.paths.vnc_socket)
+            display = self.ctx.files.vnc_unix(self.ctx.paths.vnc_socket)
         if self.out.post:
             raise unsupported(el, "a second <graphics>")
         self.out.post += ["-vnc", display]
@@ -515,7 +515,8 @@ class _Devices(StorageMixin, CharDeviceMixin):
         bmodel = c.attr(backend, "model")
         obj = {"id": f"objrng{i}"}
         if bmodel == "random":
-            obj.update({"qom-type": "rng-random", "filename": (backend.text or "").strip() or "/dev/urandom"})
+            obj.update({"qom-type": "rng-random",
+                        "filename": self.ctx.files.device((backend.text or "").strip() or "/dev/urandom")})
         elif bmodel == "builtin":
             obj["qom-type"] = "rng-builtin"
         else:

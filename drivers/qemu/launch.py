@@ -27,7 +27,7 @@ import shutil
 import sys
 import time
 
-from virtctl.drivers.qemu import process
+from virtctl.drivers.qemu import command, process
 from virtctl.drivers.qemu import runtime as rt
 from virtctl.drivers.qemu.locks import pidfile_holder
 from virtctl.drivers.qemu.state import StateRoot, atomic_write, ensure_dir, unlink_quiet
@@ -37,22 +37,6 @@ QEMU_START_TIMEOUT = float(os.environ.get("VIRTCTL_QEMU_START_TIMEOUT", "60"))
 MONITOR_START_TIMEOUT = 30.0
 ACTIONS = ("on_poweroff", "on_reboot", "on_crash")
 _DEFAULT_ACTIONS = {"on_poweroff": "destroy", "on_reboot": "restart", "on_crash": "destroy"}
-
-
-def resolve_emulator(definition) -> str:
-    from virtctl.drivers.qemu.argv import emulator_path
-
-    em = emulator_path(definition)
-    found = em if os.path.isabs(em) else shutil.which(em)
-    if not found or not os.access(found, os.X_OK):
-        raise OperationFailed(f"cannot find the QEMU binary '{em}' (Debian: apt-get install qemu-system-x86)")
-    return found
-
-
-def build_command(definition, paths) -> list[str]:
-    from virtctl.drivers.qemu.argv import build_argv
-
-    return build_argv(definition, paths, emulator=resolve_emulator(definition))
 
 
 def _prepare_dirs(state: StateRoot, uuid: str, paths) -> None:
@@ -148,8 +132,11 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
     ``extra_args`` go at the end of QEMU's argv (restore: ``-incoming defer``).
     Returns the committed runtime record."""
     paths = state.runtime_paths(uuid)
-    # NOT_SUPPORTED / XML errors before any side effect
-    argv = build_command(definition, paths) + list(extra_args)
+    # NOT_SUPPORTED / XML errors, the emulator check and backing chains before any
+    # side effect; ``definition`` becomes the live one (chains explicit)
+    cmd = command.prepare(state, definition, paths)
+    definition = cmd.definition
+    argv = cmd.argv + list(extra_args)
     rt.kill_stray(state, uuid, None)
     _prepare_dirs(state, uuid, paths)
     actions = {}
@@ -163,6 +150,7 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         "persistent": persistent, "autodestroy": autodestroy, "paths": dataclasses.asdict(paths),
         "actions": actions, "emulator": argv[0], "started_at": time.time(),
         "monitor_pid": None, "monitor_start_time": None, "stopping": None, "fake_reboot": False,
+        "qemu_user": cmd.user_record(),
     }
     rt.write_record(state, uuid, rec)
     atomic_write(state.live_xml(uuid), definition.to_xml(), sync=False)
@@ -174,12 +162,15 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         log_offset = os.lseek(fd, 0, os.SEEK_END)
     finally:
         os.close(fd)
-    proc = monitor = q = None
+    proc = monitor = q = handover = None
     try:
+        handover = cmd.open()  # a confined QEMU's files and sockets, opened by us
         try:
-            proc = process.spawn_detached(argv, log_path)
+            proc = cmd.spawn(argv, log_path, handover)
         except OSError as exc:
             raise OperationFailed(f"cannot run QEMU '{argv[0]}': {exc.strerror}") from None
+        if handover is not None:
+            handover.release()  # QEMU has them: a QEMU that dies must refuse connections
         rt.update_record(state, uuid, rec, pid=proc.pid, start_time=process.start_time(proc.pid))
         # the monitor's Python start-up overlaps QEMU's (it retries until QMP is there)
         owner = (os.getpid(), process.start_time(os.getpid())) if autodestroy else None
@@ -191,6 +182,8 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
             if q is None:
                 os.close(ready_fd)
         rec["qemu_version"] = q.version
+        if handover is not None:
+            handover.after_start(q)  # the VNC socket
         _wait_monitor(state, uuid, ready_fd)
         live = definition.copy()
         decorate(live, rec, q)
@@ -217,3 +210,5 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
     finally:
         if q is not None:
             q.close()
+        if handover is not None:
+            handover.close()

@@ -4,8 +4,9 @@ lock and speaks QMP on the command socket (runtime.running_domain).
 
 * ``display``: ``query-vnc`` -> ``vnc://HOST:DISPLAY`` (virsh prints the
   display number, port - 5900) or ``vnc+unix:///path``;
-* ``screenshot``: QMP ``screendump`` into the domain's runtime directory
-  (QEMU writes it), then copied to the caller's file through a temp file;
+* ``screenshot``: QMP ``screendump`` into an unlinked file of ours handed
+  to QEMU with ``add-fd`` (``/dev/fdset/N``), then copied to the caller's
+  file through a temp file;
 * ``send_key``: keys translated to QEMU's qnum (virtctl/keycodes.py) and sent
   as ``{"type": "number"}``;
 * ``monitor_command``: a raw QMP JSON command, or HMP through
@@ -55,11 +56,12 @@ def _rss_kib(pid: int) -> int | None:
 
 
 class QemuStatsMixin:
-    def _qmp_call(self, q, name: str, args: dict | None = None, what: str | None = None):
+    def _qmp_call(self, q, name: str, args: dict | None = None, what: str | None = None,
+                  fds: list[int] | None = None):
         from virtctl.drivers.qemu.qmp import QMPError
 
         try:
-            return q.command(name, args)
+            return q.command(name, args, fds=fds)
         except (QMPError, OSError) as exc:
             raise rt.qmp_error(exc, what or name) from None
 
@@ -87,21 +89,32 @@ class QemuStatsMixin:
         from virtctl import savefile
 
         with self._running(uuid) as run, run.qmp(timeout=30) as q:
-            tmp_in = os.path.join(run.chardev_dir, f"screendump-{secrets.token_hex(6)}.ppm")
-            args: dict = {"filename": tmp_in}
-            if screen:
-                args["head"] = screen
+            # QEMU writes into a descriptor we pass (add-fd): a confined QEMU can
+            # create no file of ours, and nothing is left behind by a kill
+            tmp = os.path.join(run.chardev_dir, f".screendump-{secrets.token_hex(6)}")
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fdset = None
             try:
+                os.unlink(tmp)
+                wfd = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)  # screendump opens O_WRONLY
+                try:
+                    fdset = self._qmp_call(q, "add-fd", {}, what="screenshot", fds=[wfd])["fdset-id"]
+                finally:
+                    os.close(wfd)
+                args: dict = {"filename": f"/dev/fdset/{fdset}"}
+                if screen:
+                    args["head"] = screen
                 self._qmp_call(q, "screendump", args, what="screenshot")
-                with open(tmp_in, "rb") as f:
-                    data = f.read()
+                data = os.pread(fd, os.fstat(fd).st_size, 0)
             except OSError as exc:
                 raise OperationFailed(f"screenshot: cannot read QEMU's screen dump: {exc.strerror}") from None
             finally:
-                try:
-                    os.unlink(tmp_in)
-                except OSError:
-                    pass
+                os.close(fd)
+                if fdset is not None:
+                    try:
+                        self._qmp_call(q, "remove-fd", {"fdset-id": fdset}, what="screenshot")
+                    except OperationFailed:
+                        pass
         savefile.write_file(path, data, mode=0o644)
         return PPM_MIME
 
