@@ -1,7 +1,9 @@
 """domxml-to-native for the QEMU driver (a mixin of QemuDomainDriver): the
 command line ``start`` would run, built by the same pieces ``start`` uses
-(``launch.build_command`` on this connection's ``runtime_paths``), so the
-socket, pid-file and log paths are the real ones of this state root.
+(``command.prepare`` on this connection's ``runtime_paths``), so the
+socket, pid-file and log paths are the real ones of this state root, the
+backing chains those of the images, and a confined QEMU's descriptors
+numbered as ``start`` numbers them.
 
 * ``uuid``: the persistent definition, which ``start`` runs (a transient
   domain has none: its running definition is shown);
@@ -11,13 +13,11 @@ socket, pid-file and log paths are the real ones of this state root.
 """
 from __future__ import annotations
 
-from virtctl.errors import OperationFailed
-
 
 class QemuNativeMixin:
     def native_argv(self, xml: str | None = None, *, uuid: str | None = None,
                     source: str = "<input>") -> list[str]:
-        from virtctl.drivers.qemu import launch
+        from virtctl.drivers.qemu import command
 
         if (xml is None) == (uuid is None):
             raise ValueError("native_argv: give exactly one of xml and uuid")
@@ -34,11 +34,7 @@ class QemuNativeMixin:
                         definition.uuid = known
                         break
             uuid = definition.uuid
-        paths = self.state.runtime_paths(uuid)
-        try:
-            return launch.build_command(definition, paths)
-        except OperationFailed:
-            # QEMU is not installed here: show the binary as named (start would fail)
-            from virtctl.drivers.qemu.argv import build_argv, emulator_path
-
-            return build_argv(definition, paths, emulator=emulator_path(definition))
+        # start's own preparation (command.py): the emulator check, backing chains
+        # resolved from the images, descriptors for a confined QEMU; a QEMU binary
+        # that is not installed here is shown by its name (start would fail)
+        return command.prepare(self.state, definition, self.state.runtime_paths(uuid), show=True).argv
