@@ -226,9 +226,13 @@ def main(argv: list[str] | None = None) -> None:
         from virtctl.cli.complete import main_complete
 
         sys.exit(main_complete(argv[1:]))
-    from virtctl.cli.session import Session
+    try:  # Ctrl-C while the session is being set up: a plain exit, no traceback
+        from virtctl.cli.session import Session
 
-    session = Session()
+        session = Session()
+    except KeyboardInterrupt:
+        sys.stderr.write("\nerror: interrupted\n")
+        sys.exit(130)
     try:
         opts = parse_global(argv)
         session.uri, session.readonly = opts.uri, opts.readonly
@@ -238,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         status = report_error(session, exc)
     except KeyboardInterrupt:
         session.err.write("\n")
+        report_error(session, VirtError("interrupted", code="OPERATION_FAILED"))
         status = 130
     except BrokenPipeError:
         # the reader went away (virtctl list | head): not an error of ours
