@@ -330,10 +330,14 @@ def test_on_poweroff_preserve_keeps_qemu(env):
 def test_corrupt_definition_does_not_break_list(env):
     env.ok("define", env.xml_file("good"))
     env.ok("define", env.xml_file("bad"))
-    Path(env.state.domain_xml(env.uuid("bad"))).write_text("<domain><name>bad</nam")
+    bad = env.uuid("bad")
+    Path(env.state.domain_xml(bad)).write_text("<domain><name>bad</nam")
     r = env.run("list", "--all", "--name")
-    assert r.returncode == 0 and r.stdout.split() == ["good"]
-    assert "warning" in r.stderr and env.uuid("good") not in r.stderr
+    # the corrupt one is still listed (its name kept in its 'name' file), with a warning
+    assert r.returncode == 0 and r.stdout.split() == ["bad", "good"]
+    assert "warning" in r.stderr and bad in r.stderr and env.uuid("good") not in r.stderr
+    assert env.domstate("good") == "shut off (unknown)"
+    assert env.run("domstate", bad).stdout.strip() == "no state"
 
 
 def test_kill9_of_virtctl_during_start_leaves_no_stray_qemu(env, tmp_path):
