@@ -369,7 +369,7 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
 
     def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
-        if mode not in (None, "acpi"):
+        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain._modes)
             raise not_supported("qemu", f"domain.shutdown(mode={mode!r})")
         with self._running(uuid) as run:
             if run.record.get("fake_reboot"):
@@ -397,7 +397,7 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
             delay = min(delay * 1.5, 0.2)
 
     def reboot(self, uuid: str, *, mode: str | None = None) -> None:
-        if mode not in (None, "acpi"):
+        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain._modes)
             raise not_supported("qemu", f"domain.reboot(mode={mode!r})")
         with self._running(uuid) as run:
             # ACPI power button; the monitor turns the guest's poweroff into a reset

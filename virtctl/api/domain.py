@@ -87,9 +87,13 @@ class Domain:
         self._drv.start(self._uuid, paused=paused, autodestroy=autodestroy,
                         bypass_cache=bypass_cache, force_boot=force_boot)
 
-    def shutdown(self, *, mode: str | None = None, wait: bool = False,
+    def shutdown(self, *, mode: str | tuple[str, ...] | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
         """Ask the guest to power off (ACPI by default).
+
+        ``mode``: one of SHUTDOWN_MODES or several (a tuple: the hypervisor
+        may use any of them, as virsh's ``--mode acpi,agent``); drivers get
+        a tuple or None.
 
         Returns at once, unless ``wait`` (or a ``timeout`` in seconds) is given:
         then it returns when the domain is shut off, or raises
@@ -98,10 +102,13 @@ class Domain:
             if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
                     or timeout != timeout or timeout == float("inf"):
                 raise InvalidArg(f"invalid timeout {timeout!r}: must be a positive number of seconds")
+        mode = _modes(mode)
         self._write("shutting down a domain")
         self._drv.shutdown(self._uuid, mode=mode, wait=wait, timeout=timeout)
 
-    def reboot(self, *, mode: str | None = None) -> None:
+    def reboot(self, *, mode: str | tuple[str, ...] | None = None) -> None:
+        """Ask the guest to reboot; ``mode`` as for :meth:`shutdown`."""
+        mode = _modes(mode)
         self._write("rebooting a domain")
         self._drv.reboot(self._uuid, mode=mode)
 
@@ -211,3 +218,20 @@ class Domain:
     def block_stats(self, device: str | None = None) -> list[dict]:
         """One dict per disk: ``device``, ``rd_req``, ``rd_bytes``, ``wr_req``, ..."""
         return self._drv.block_stats(self._uuid, device)
+
+
+SHUTDOWN_MODES = ("acpi", "agent", "initctl", "signal", "paravirt")
+
+
+def _modes(mode) -> tuple[str, ...] | None:
+    """None, or the tuple of shutdown/reboot modes, each known, in order, once."""
+    if mode is None:
+        return None
+    items = (mode,) if isinstance(mode, str) else tuple(mode)
+    out: list[str] = []
+    for m in items:
+        if m not in SHUTDOWN_MODES:
+            raise InvalidArg(f"unknown mode '{m}': expected one of {', '.join(SHUTDOWN_MODES)}")
+        if m not in out:
+            out.append(m)
+    return tuple(out) or None
