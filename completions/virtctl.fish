@@ -49,7 +49,7 @@ complete -c virtctl -n __virtctl_at_command -a 'managedsave' -d 'Save a running 
 complete -c virtctl -n __virtctl_at_command -a 'managedsave-remove' -d 'Remove the managed save image of a domain.'
 complete -c virtctl -n __virtctl_at_command -a 'nodeinfo' -d 'Show basic information about the host (CPUs, memory).'
 complete -c virtctl -n __virtctl_at_command -a 'poweroff' -d 'alias of destroy'
-complete -c virtctl -n __virtctl_at_command -a 'qemu-monitor-command' -d 'Send a command to QEMU\'s monitor (QMP JSON, or HMP with --hmp).'
+complete -c virtctl -n __virtctl_at_command -a 'qemu-monitor-command' -d 'Send a command to QEMU\'s monitor (QMP, or HMP with --hmp).'
 complete -c virtctl -n __virtctl_at_command -a 'quit' -d 'Leave the interactive shell (alias: exit).'
 complete -c virtctl -n __virtctl_at_command -a 'reboot' -d 'Ask a running domain to reboot.'
 complete -c virtctl -n __virtctl_at_command -a 'reset' -d 'Reset a running domain at once, like pressing the reset button.'

@@ -19,6 +19,7 @@ from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_numbe
 from virtctl.drivers.base import DomainDriver
 from virtctl.drivers.qemu import launch, live, process
 from virtctl.drivers.qemu import runtime as rt
+from virtctl.drivers.qemu.argv_native import QemuNativeMixin
 from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.locks import FileLock
 from virtctl.drivers.qemu.save import QemuSaveMixin
@@ -79,7 +80,7 @@ class _View:
         return self.config is not None
 
 
-class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDriver):
+class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, QemuNativeMixin, DomainDriver):
     driver_name = "qemu"
 
     def __init__(self, state: StateRoot, *, warn=None):

@@ -206,18 +206,31 @@ class Domain:
         self._write("sending keys")
         self._drv.send_key(self._uuid, list(keycodes), codeset=codeset, holdtime=holdtime)
 
-    def monitor_command(self, command: str, *, hmp: bool = False) -> str:
+    def monitor_command(self, command: str, *, hmp: bool = False, fds: list[int] | None = None) -> str:
+        """Send a QMP JSON object (or HMP text); ``fds`` are passed along (SCM_RIGHTS)."""
         self._write("sending monitor commands")
-        return self._drv.monitor_command(self._uuid, command, hmp=hmp)
+        return self._drv.monitor_command(self._uuid, command, hmp=hmp, fds=list(fds) if fds else None)
 
     # --- statistics -------------------------------------------------------------------
     def memory_stats(self) -> dict[str, int]:
         """virsh dommemstat's tags (``actual``, ``rss``, ...) -> KiB (or counts)."""
         return self._drv.memory_stats(self._uuid)
 
+    def set_memory_stats_period(self, period: int, *, live: bool = False, config: bool = False) -> None:
+        """How often (seconds) the balloon collects guest statistics; 0 stops it."""
+        if not isinstance(period, int) or isinstance(period, bool) or not 0 <= period <= 2**31 - 1:
+            raise InvalidArg(f"Invalid collection period value '{period}'")
+        self._write("changing the memory statistics period")
+        self._drv.set_memory_stats_period(self._uuid, period, live=live, config=config)
+
     def block_stats(self, device: str | None = None) -> list[dict]:
-        """One dict per disk: ``device``, ``rd_req``, ``rd_bytes``, ``wr_req``, ..."""
-        return self._drv.block_stats(self._uuid, device)
+        """One dict per disk (``device`` = target name, then the figures the
+        driver reports: ``rd_req``, ``rd_bytes``, ...); None: every disk."""
+        return self._drv.block_stats(self._uuid, device or None)
+
+    def native_argv(self) -> list[str]:
+        """The command line ``start`` would run for this domain's definition."""
+        return self._drv.native_argv(uuid=self._uuid)
 
 
 SHUTDOWN_MODES = ("acpi", "agent", "initctl", "signal", "paravirt")

@@ -1,7 +1,8 @@
 """``console``: the terminal on a domain's serial console (also ``start --console``).
 
 On a terminal: raw mode, both ways, until the escape character (``^]`` =
-Ctrl+], or ``--escape``/``VIRTCTL_ESCAPE``) or until the domain stops.
+Ctrl+], or ``--escape``/``VIRTCTL_ESCAPE``) or until the domain stops; a
+session that another ``console --force`` takes over fails (OPERATION_FAILED).
 With stdin not a terminal (a pipe): stdin is sent, then output is copied
 until it has been idle for ``--idle`` seconds (default 2) after stdin's end,
 or the domain stops.
@@ -66,11 +67,11 @@ def attach(session, dom, *, devname=None, force=False, safe=False, escape=None, 
         session.extra(f"Connected to domain '{dom.name}'")
         session.extra(f"Escape character is {_describe(esc, esc_text)}")
         session.out.flush()
-    stop = {"flag": False}
+    stop = {"flag": False, "taken": False}
     old_term = signal.getsignal(signal.SIGTERM)
 
-    def on_term(signum, frame):  # another 'console --force' took over
-        stop["flag"] = True
+    def on_term(signum, frame):  # another 'console --force' took over (drivers/qemu/console.py)
+        stop["flag"] = stop["taken"] = True
 
     signal.signal(signal.SIGTERM, on_term)
     try:
@@ -82,6 +83,12 @@ def attach(session, dom, *, devname=None, force=False, safe=False, escape=None, 
     finally:
         signal.signal(signal.SIGTERM, old_term)
         stream.close()
+    if stop["taken"]:
+        from virtctl.errors import OperationFailed
+
+        # virsh says "stream had I/O failure" (and fails too); say what happened
+        raise OperationFailed(f"operation failed: the console of domain '{dom.name}' was taken over "
+                              "by another session (console --force)")
 
 
 def _from_guest(session, stream) -> bool:
