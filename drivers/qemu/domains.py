@@ -23,6 +23,7 @@ from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_numbe
 from virtctl.drivers.base import DomainDriver
 from virtctl.drivers.qemu import launch, live, process
 from virtctl.drivers.qemu import runtime as rt
+from virtctl.drivers.qemu.argv_native import QemuNativeMixin
 from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.definitions import QemuDefinitionsMixin
 from virtctl.drivers.qemu.save import QemuSaveMixin
@@ -78,7 +79,8 @@ class _View:
         return bool(self.probe.corrupt) or (bool(self.corrupt) and self.current is None)
 
 
-class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDriver):
+class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, QemuNativeMixin,
+                       DomainDriver):
     driver_name = "qemu"
 
     def __init__(self, state: StateRoot, *, warn=None):
@@ -292,7 +294,7 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
 
     def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
-        if mode not in (None, "acpi"):
+        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain._modes)
             raise not_supported("qemu", f"domain.shutdown(mode={mode!r})")
         with self._running(uuid) as run:
             if run.record.get("fake_reboot"):
@@ -320,7 +322,7 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
             delay = min(delay * 1.5, 0.2)
 
     def reboot(self, uuid: str, *, mode: str | None = None) -> None:
-        if mode not in (None, "acpi"):
+        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain._modes)
             raise not_supported("qemu", f"domain.reboot(mode={mode!r})")
         with self._running(uuid) as run:
             # ACPI power button; the monitor turns the guest's poweroff into a reset

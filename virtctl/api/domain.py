@@ -87,9 +87,13 @@ class Domain:
         self._drv.start(self._uuid, paused=paused, autodestroy=autodestroy,
                         bypass_cache=bypass_cache, force_boot=force_boot)
 
-    def shutdown(self, *, mode: str | None = None, wait: bool = False,
+    def shutdown(self, *, mode: str | tuple[str, ...] | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
         """Ask the guest to power off (ACPI by default).
+
+        ``mode``: one of SHUTDOWN_MODES or several (a tuple: the hypervisor
+        may use any of them, as virsh's ``--mode acpi,agent``); drivers get
+        a tuple or None.
 
         Returns at once, unless ``wait`` (or a ``timeout`` in seconds) is given:
         then it returns when the domain is shut off, or raises
@@ -98,10 +102,13 @@ class Domain:
             if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
                     or timeout != timeout or timeout == float("inf"):
                 raise InvalidArg(f"invalid timeout {timeout!r}: must be a positive number of seconds")
+        mode = _modes(mode)
         self._write("shutting down a domain")
         self._drv.shutdown(self._uuid, mode=mode, wait=wait, timeout=timeout)
 
-    def reboot(self, *, mode: str | None = None) -> None:
+    def reboot(self, *, mode: str | tuple[str, ...] | None = None) -> None:
+        """Ask the guest to reboot; ``mode`` as for :meth:`shutdown`."""
+        mode = _modes(mode)
         self._write("rebooting a domain")
         self._drv.reboot(self._uuid, mode=mode)
 
@@ -199,15 +206,45 @@ class Domain:
         self._write("sending keys")
         self._drv.send_key(self._uuid, list(keycodes), codeset=codeset, holdtime=holdtime)
 
-    def monitor_command(self, command: str, *, hmp: bool = False) -> str:
+    def monitor_command(self, command: str, *, hmp: bool = False, fds: list[int] | None = None) -> str:
+        """Send a QMP JSON object (or HMP text); ``fds`` are passed along (SCM_RIGHTS)."""
         self._write("sending monitor commands")
-        return self._drv.monitor_command(self._uuid, command, hmp=hmp)
+        return self._drv.monitor_command(self._uuid, command, hmp=hmp, fds=list(fds) if fds else None)
 
     # --- statistics -------------------------------------------------------------------
     def memory_stats(self) -> dict[str, int]:
         """virsh dommemstat's tags (``actual``, ``rss``, ...) -> KiB (or counts)."""
         return self._drv.memory_stats(self._uuid)
 
+    def set_memory_stats_period(self, period: int, *, live: bool = False, config: bool = False) -> None:
+        """How often (seconds) the balloon collects guest statistics; 0 stops it."""
+        if not isinstance(period, int) or isinstance(period, bool) or not 0 <= period <= 2**31 - 1:
+            raise InvalidArg(f"Invalid collection period value '{period}'")
+        self._write("changing the memory statistics period")
+        self._drv.set_memory_stats_period(self._uuid, period, live=live, config=config)
+
     def block_stats(self, device: str | None = None) -> list[dict]:
-        """One dict per disk: ``device``, ``rd_req``, ``rd_bytes``, ``wr_req``, ..."""
-        return self._drv.block_stats(self._uuid, device)
+        """One dict per disk (``device`` = target name, then the figures the
+        driver reports: ``rd_req``, ``rd_bytes``, ...); None: every disk."""
+        return self._drv.block_stats(self._uuid, device or None)
+
+    def native_argv(self) -> list[str]:
+        """The command line ``start`` would run for this domain's definition."""
+        return self._drv.native_argv(uuid=self._uuid)
+
+
+SHUTDOWN_MODES = ("acpi", "agent", "initctl", "signal", "paravirt")
+
+
+def _modes(mode) -> tuple[str, ...] | None:
+    """None, or the tuple of shutdown/reboot modes, each known, in order, once."""
+    if mode is None:
+        return None
+    items = (mode,) if isinstance(mode, str) else tuple(mode)
+    out: list[str] = []
+    for m in items:
+        if m not in SHUTDOWN_MODES:
+            raise InvalidArg(f"unknown mode '{m}': expected one of {', '.join(SHUTDOWN_MODES)}")
+        if m not in out:
+            out.append(m)
+    return tuple(out) or None
