@@ -155,7 +155,8 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
         except CorruptState as exc:
             raise OperationFailed(f"the state of domain {uuid} is corrupt: {exc}") from None
 
-    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False) -> str:
+    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False,
+                update_cpu: bool = False, migratable: bool = False) -> str:  # both: no effect here
         v = self._checked_view(uuid)
         use_live = v.probe.alive and not (inactive and v.config is not None)
         definition = (v.live if use_live else v.config).copy()
@@ -370,7 +371,7 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
     def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
         if mode not in (None, "acpi"):
-            raise not_supported("qemu", f"domain.shutdown(mode={mode!r})")
+            raise not_supported("qemu", f"shutdown --mode {mode}")
         with self._running(uuid) as run:
             if run.record.get("fake_reboot"):
                 run.update(fake_reboot=False)
@@ -398,7 +399,7 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
 
     def reboot(self, uuid: str, *, mode: str | None = None) -> None:
         if mode not in (None, "acpi"):
-            raise not_supported("qemu", f"domain.reboot(mode={mode!r})")
+            raise not_supported("qemu", f"reboot --mode {mode}")
         with self._running(uuid) as run:
             # ACPI power button; the monitor turns the guest's poweroff into a reset
             run.update(fake_reboot=True)
@@ -513,7 +514,7 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
     def set_vcpus(self, uuid: str, count: int, *, live: bool, config: bool, maximum: bool = False,
                   guest: bool = False, hotpluggable: bool = False) -> None:
         if guest:
-            raise not_supported("qemu", "domain.set_vcpus(guest=True)")
+            raise not_supported("qemu", "setvcpus --guest")
         with rt.domain_lock(self.state, uuid):
             v = self._checked_view(uuid, locked=True)
             if maximum and (live or (not config and v.probe.alive)):
@@ -521,7 +522,7 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
                     "Requested operation is not valid: cannot change the maximum vCPU count of a running domain")
             do_live, do_config = self._targets(v, live, config if not maximum else True)
             if do_live:
-                raise not_supported("qemu", "domain.set_vcpus(live=True) (vCPU hotplug)")
+                raise not_supported("qemu", "setvcpus --live (vCPU hotplug)")
             t = v.config
             if not maximum and count > t.max_vcpus:
                 raise InvalidArg("invalid argument: requested vcpus is greater than max allowable vcpus "
