@@ -31,6 +31,14 @@ def _echo(sock) -> None:
         sock.close()
 
 
+def _refuse_save_flags(command: str, function: str, paused: bool | None, bypass_cache: bool) -> None:
+    """libvirt's test driver saves and restores with no flag (managed save takes them all)."""
+    from virtctl.drivers.test.domains import refuse_flags
+
+    refuse_flags(command, function, (bypass_cache, 0x1, "--bypass-cache"), (paused is False, 0x2, "--running"),
+                 (paused is True, 0x4, "--paused"))
+
+
 class TestExtraMixin:
     # --- save / restore ------------------------------------------------------------------
     def _save_state(self, uuid: str, paused: bool | None):
@@ -41,6 +49,7 @@ class TestExtraMixin:
 
     def save(self, uuid: str, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
              progress=None) -> None:
+        _refuse_save_flags("save", "testDomainSaveFlags", paused, bypass_cache)
         d, running = self._save_state(uuid, paused)
         data = savefile.Header("test", self.get_xml(uuid, security_info=True), running).to_bytes()
         savefile.write_file(path, data)
@@ -53,6 +62,7 @@ class TestExtraMixin:
                 progress=None) -> str:
         from virtctl.drivers.test.domains import TestDomain, _reason
 
+        _refuse_save_flags("restore", "testDomainRestoreFlags", paused, bypass_cache)
         header = savefile.load_header(path, "test")
         definition = self._prepare(header.xml, f"{path} (saved domain XML)")
         existing = self._check_unique(definition)
@@ -94,7 +104,8 @@ class TestExtraMixin:
         d = self._get(uuid)
         self._require_active(d)
         if devname not in (None, "serial0", "console0"):
-            raise OperationFailed(f"internal error: character device {devname} is not using a PTY")
+            raise InvalidArg(f"invalid argument: cannot find character device {devname}",
+                             detail={"devname": devname})
         import socket
         import threading
 
