@@ -136,14 +136,30 @@ class DomainDriver:
                  holdtime: int = 0) -> None:
         raise self._ns("send-key")
 
-    def monitor_command(self, uuid: str, command: str, *, hmp: bool = False) -> str:
+    def monitor_command(self, uuid: str, command: str, *, hmp: bool = False,
+                        fds: list[int] | None = None) -> str:
+        """``command``: a QMP JSON object (or HMP text); ``fds`` ride along."""
         raise self._ns("qemu-monitor-command")
 
     def memory_stats(self, uuid: str) -> dict[str, int]:
+        """virsh dommemstat's tags, in its order, only those available."""
         raise self._ns("dommemstat")
 
+    def set_memory_stats_period(self, uuid: str, period: int, *, live: bool, config: bool) -> None:
+        """The balloon's statistics period in seconds (0: off).  Neither flag: the current state."""
+        raise self._ns("set_memory_stats_period")
+
     def block_stats(self, uuid: str, device: str | None = None) -> list[dict]:
+        """One dict per disk (``device`` = target name, then the figures the
+        driver has, in virsh's field names); ``device`` None: every disk."""
         raise self._ns("domblkstat")
+
+    # --- native configuration
+    def native_argv(self, xml: str | None = None, *, uuid: str | None = None,
+                    source: str = "<input>") -> list[str]:
+        """The command line ``start`` would run for the definition ``xml`` or
+        for the defined domain ``uuid`` (domxml-to-native)."""
+        raise not_supported(self.driver_name, "domxml-to-native")
 
 
 class Driver:

@@ -497,6 +497,12 @@ class _Devices(StorageMixin, CharDeviceMixin):
             v = c.flag(el, attr)
             if v is not None:
                 dev[prop] = v
+        stats = c.child(el, "stats")
+        if stats is not None:
+            # <stats period='N'/>: the guest updates its memory figures every N s (0: never)
+            period = int(c.attr(stats, "period", "0"))
+            if period:
+                dev["guest-stats-polling-interval"] = period
         self.add_device(dev, self.common(el, dev))
 
     def rng(self, el) -> None:

@@ -19,6 +19,7 @@ from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_numbe
 from virtctl.drivers.base import DomainDriver
 from virtctl.drivers.qemu import launch, live, process
 from virtctl.drivers.qemu import runtime as rt
+from virtctl.drivers.qemu.argv_native import QemuNativeMixin
 from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.locks import FileLock
 from virtctl.drivers.qemu.save import QemuSaveMixin
@@ -79,7 +80,7 @@ class _View:
         return self.config is not None
 
 
-class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDriver):
+class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, QemuNativeMixin, DomainDriver):
     driver_name = "qemu"
 
     def __init__(self, state: StateRoot, *, warn=None):
@@ -370,8 +371,8 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
 
     def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
-        if mode not in (None, "acpi"):
-            raise not_supported("qemu", f"shutdown --mode {mode}")
+        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain.shutdown_modes)
+            raise not_supported("qemu", f"shutdown --mode {','.join(mode)}")
         with self._running(uuid) as run:
             if run.record.get("fake_reboot"):
                 run.update(fake_reboot=False)
@@ -398,8 +399,8 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
             delay = min(delay * 1.5, 0.2)
 
     def reboot(self, uuid: str, *, mode: str | None = None) -> None:
-        if mode not in (None, "acpi"):
-            raise not_supported("qemu", f"reboot --mode {mode}")
+        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain.shutdown_modes)
+            raise not_supported("qemu", f"reboot --mode {','.join(mode)}")
         with self._running(uuid) as run:
             # ACPI power button; the monitor turns the guest's poweroff into a reset
             run.update(fake_reboot=True)

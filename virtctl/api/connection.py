@@ -202,6 +202,11 @@ class Connection:
         uuid = self._dom_driver.restore(path, paused=state, bypass_cache=bypass_cache, progress=progress)
         return Domain(self, self._dom_driver.get(uuid))
 
+    def native_argv(self, xml: str, *, source: str = "<input>") -> list[str]:
+        """The command line ``start`` would run for the definition ``xml``
+        (domxml-to-native; NOT_SUPPORTED by drivers that run no command)."""
+        return self._dom_driver.native_argv(xml, source=source)
+
     def _refresh(self, uuid: str) -> DomainRecord:
         return self._dom_driver.get(uuid)
 

@@ -22,9 +22,9 @@ MAX_MEMORY_KIB = (2**64 - 1) // 1024
 SHUTDOWN_MODES = ("acpi", "agent", "initctl", "signal", "paravirt")
 
 
-def shutdown_modes(mode, *, serial_comma: bool = False) -> str | None:
+def shutdown_modes(mode, *, serial_comma: bool = False) -> tuple[str, ...] | None:
     """``mode`` (a name, a comma list "acpi,agent" or a sequence of names) as
-    the one form drivers get: None, or a comma list of known names, each once.
+    the one form drivers get: None, or a tuple of known names, in order, each once.
     (virsh's message for an unknown one has a serial comma for shutdown only.)"""
     if mode is None:
         return None
@@ -36,7 +36,7 @@ def shutdown_modes(mode, *, serial_comma: bool = False) -> str | None:
                              f"'signal'{',' if serial_comma else ''} or 'paravirt'", detail={"mode": m})
         if m not in out:
             out.append(m)
-    return ",".join(out) if out else None
+    return tuple(out) or None
 
 
 class Domain:
@@ -114,11 +114,12 @@ class Domain:
         self._drv.start(self._uuid, paused=paused, autodestroy=autodestroy,
                         bypass_cache=bypass_cache, force_boot=force_boot)
 
-    def shutdown(self, *, mode: str | None = None, wait: bool = False,
+    def shutdown(self, *, mode: str | tuple[str, ...] | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
         """Ask the guest to power off (ACPI by default).  ``mode``: one of
-        SHUTDOWN_MODES, a comma list of them or a sequence (the driver tries
-        them in its own order, as libvirt does).
+        SHUTDOWN_MODES, a comma list of them or a sequence (the hypervisor may
+        use any of them, as virsh's ``--mode acpi,agent``); drivers get a
+        tuple or None.
 
         Returns at once, unless ``wait`` (or a ``timeout`` in seconds) is given:
         then it returns when the domain is shut off, or raises
@@ -131,7 +132,7 @@ class Domain:
         self._write("shutting down a domain")
         self._drv.shutdown(self._uuid, mode=mode, wait=wait, timeout=timeout)
 
-    def reboot(self, *, mode: str | None = None) -> None:
+    def reboot(self, *, mode: str | tuple[str, ...] | None = None) -> None:
         """Ask the guest to reboot; ``mode`` as for ``shutdown``."""
         mode = shutdown_modes(mode)
         self._write("rebooting a domain")
@@ -231,15 +232,28 @@ class Domain:
         self._write("sending keys")
         self._drv.send_key(self._uuid, list(keycodes), codeset=codeset, holdtime=holdtime)
 
-    def monitor_command(self, command: str, *, hmp: bool = False) -> str:
+    def monitor_command(self, command: str, *, hmp: bool = False, fds: list[int] | None = None) -> str:
+        """Send a QMP JSON object (or HMP text); ``fds`` are passed along (SCM_RIGHTS)."""
         self._write("sending monitor commands")
-        return self._drv.monitor_command(self._uuid, command, hmp=hmp)
+        return self._drv.monitor_command(self._uuid, command, hmp=hmp, fds=list(fds) if fds else None)
 
     # --- statistics -------------------------------------------------------------------
     def memory_stats(self) -> dict[str, int]:
         """virsh dommemstat's tags (``actual``, ``rss``, ...) -> KiB (or counts)."""
         return self._drv.memory_stats(self._uuid)
 
+    def set_memory_stats_period(self, period: int, *, live: bool = False, config: bool = False) -> None:
+        """How often (seconds) the balloon collects guest statistics; 0 stops it."""
+        if not isinstance(period, int) or isinstance(period, bool) or not 0 <= period <= 2**31 - 1:
+            raise InvalidArg(f"Invalid collection period value '{period}'")
+        self._write("changing the memory statistics period")
+        self._drv.set_memory_stats_period(self._uuid, period, live=live, config=config)
+
     def block_stats(self, device: str | None = None) -> list[dict]:
-        """One dict per disk: ``device``, ``rd_req``, ``rd_bytes``, ``wr_req``, ..."""
-        return self._drv.block_stats(self._uuid, device)
+        """One dict per disk (``device`` = target name, then the figures the
+        driver reports: ``rd_req``, ``rd_bytes``, ...); None: every disk."""
+        return self._drv.block_stats(self._uuid, device or None)
+
+    def native_argv(self) -> list[str]:
+        """The command line ``start`` would run for this domain's definition."""
+        return self._drv.native_argv(uuid=self._uuid)

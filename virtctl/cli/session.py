@@ -21,6 +21,8 @@ class Session:
     readonly: bool = False
     quiet: bool = False
     json: bool = False
+    timing: bool = False  # -t: print each command's time
+    escape: str | None = None  # -e: the console's escape sequence
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     interactive: bool = False

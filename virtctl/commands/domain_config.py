@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from virtctl.cli.options import check_live_config, command, domain_arg, live_config_current, positional
+from virtctl.cli.options import (Number, ScaledSize, check_live_config, command, domain_arg, live_config_current,
+                                 mutually_exclusive, positional, requires)
 from virtctl.cli.session import pass_session
 from virtctl.commands.domain_lifecycle import _read_xml
 from virtctl.errors import InvalidArg
@@ -83,14 +84,12 @@ def domrename(session, domain, new_name):
     session.done(dom, "Domain successfully renamed", "renamed", name=old, new_name=new_name)
 
 
-def _set_size(session, domain: str, size: str, method: str, key: str, live: bool, config: bool,
+def _set_size(session, domain: str, kib: int, method: str, key: str, live: bool, config: bool,
               failed: str | None = None) -> None:
-    """setmem/setmaxmem: parse virsh's scaled SIZE, apply, report (JSON only)."""
+    """setmem/setmaxmem: apply SIZE (KiB, parsed by the ScaledSize type), report (JSON only)."""
     from virtctl.errors import Context
-    from virtctl.xml.units import parse_scaled
 
     dom = session.domain(domain)
-    kib = parse_scaled(size, what="size")
     with Context(failed):  # (None: no context line)
         getattr(dom, method)(kib, live=live, config=config)
     session.done(dom, "", "changed", **{key: kib})
@@ -105,7 +104,7 @@ SIZE is in KiB unless it has a unit: 512M, 2GiB, 1000000KB.
 Example:
   virtctl setmem web1 1G --live""")
 @domain_arg()
-@positional("size", help="new memory size, as scaled integer (default KiB)", completer="none")
+@positional("size", type=ScaledSize(), help="new memory size, as scaled integer (default KiB)", completer="none")
 @live_config_current
 @pass_session
 def setmem(session, domain, size, config, live, current):
@@ -124,7 +123,8 @@ for the persistent definition (--config) or an inactive domain.
 Example:
   virtctl setmaxmem web1 4G --config""")
 @domain_arg()
-@positional("size", help="new maximum memory size, as scaled integer (default KiB)", completer="none")
+@positional("size", type=ScaledSize(), help="new maximum memory size, as scaled integer (default KiB)",
+            completer="none")
 @live_config_current
 @pass_session
 def setmaxmem(session, domain, size, config, live, current):
@@ -141,26 +141,20 @@ Examples:
   virtctl setvcpus web1 2 --config
   virtctl setvcpus web1 8 --maximum --config""")
 @domain_arg()
-@positional("count", help="number of virtual CPUs", completer="none")
+@positional("count", type=Number(minimum=0, maximum=2**32 - 1), help="number of virtual CPUs", completer="none")
 @click.option("--maximum", is_flag=True, help="set the maximum limit on the number of vCPUs")
 @live_config_current
 @click.option("--guest", is_flag=True, help="change the count from the guest's point of view")
 @click.option("--hotpluggable", is_flag=True, help="make the added vCPUs hot-unpluggable")
+@mutually_exclusive("guest", "config")
+@requires("maximum", "config")
 @pass_session
 def setvcpus(session, domain, count, maximum, config, live, current, guest, hotpluggable):
     # no option at all: virsh's legacy call (virDomainSetVcpus), live only
     legacy = not (live or config or current or maximum or guest or hotpluggable)
     live, config = check_live_config(current, live, config)
-    if guest and config:
-        raise click.UsageError("Options --guest and --config are mutually exclusive")
-    if maximum and not config:
-        raise click.UsageError("Option --config is required by option --maximum")
     dom = session.domain(domain)
-    text = count.lstrip(" \t\n\v\f\r")
-    digits = text[1:] if text[:1] == "+" else text
-    n = int(digits) if digits.isascii() and digits.isdigit() else -1
-    if n < 0 or n > 2**32 - 1:
-        raise InvalidArg(f"Numeric value '{count}' for <count> option is malformed or out of range")
+    n = count  # an unsigned int (the Number type refused the rest in virsh's words)
     if n == 0:
         raise InvalidArg("Can't set 0 processors for a VM")
     if legacy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from virtctl.cli import output
-from virtctl.cli.options import check_live_config, command, domain_arg, exclusive, live_config_current, option
+from virtctl.cli.options import command, domain_arg, live_config_current, mutually_exclusive, option
 from virtctl.cli.session import pass_session
 from virtctl.errors import OperationInvalid
 
@@ -136,13 +136,15 @@ Example:
 @domain_arg()
 @click.option("--maximum", is_flag=True, help="get maximum count of vcpus")
 @click.option("--active", is_flag=True, help="get number of currently active vcpus")
-@live_config_current
+@live_config_current(current_exclusive=False)
 @click.option("--guest", is_flag=True, help="count vcpus from the guest's point of view")
+@mutually_exclusive("live", "config")
+@mutually_exclusive("current", "live", when_any=("maximum", "active"))
+@mutually_exclusive("current", "config", when_any=("maximum", "active"))
+@mutually_exclusive("active", "maximum")
+@mutually_exclusive("guest", "config")
 @pass_session
 def vcpucount(session, domain, maximum, active, config, live, current, guest):
-    exclusive(active=active, maximum=maximum)
-    exclusive(live=live, config=config)
-    check_live_config(current, live, config)
     dom = session.domain(domain)
     if guest:
         with session.context("Failed to retrieve vCPU count from the guest", dom):

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import click
 
-from virtctl.cli.options import command, domain_arg, option, positional
+from virtctl.api.domain import SHUTDOWN_MODES as _MODES
+from virtctl.cli.options import EnumList, command, domain_arg, option, positional
 from virtctl.cli.session import pass_session
 
-SHUTDOWN_MODES = click.Choice(["acpi", "agent", "initctl", "signal", "paravirt"])
+# --mode acpi,agent: a tuple of modes, each checked (virsh's two messages differ by a comma)
+SHUTDOWN_MODES = EnumList(_MODES, error="Unknown mode {value} value, expecting "
+                                        "'acpi', 'agent', 'initctl', 'signal', or 'paravirt'")
+REBOOT_MODES = EnumList(_MODES, error="Unknown mode {value} value, expecting "
+                                      "'acpi', 'agent', 'initctl', 'signal' or 'paravirt'")
 
 
 def _read_xml(path: str) -> str:
@@ -26,7 +31,8 @@ Examples:
   virtctl start web1
   virtctl start web1 --paused
   virtctl -c qemu:///system start --all-autostart""")
-@positional("domain", required=False, help="name of the inactive domain", completer="domain:inactive")
+@positional("domain", required=False, help="name of the inactive domain", completer="domain:inactive",
+            required_unless="all-autostart")
 @click.option("--all-autostart", is_flag=True, help="start every inactive domain marked autostart")
 @click.option("--paused", is_flag=True, help="leave the guest paused after start")
 @click.option("--autodestroy", is_flag=True, help="destroy the guest when virtctl's connection closes")
@@ -112,7 +118,8 @@ Examples:
   virtctl shutdown web1
   virtctl shutdown web1 --wait --timeout 60""")
 @domain_arg(completer="domain:running")
-@click.option("--mode", type=SHUTDOWN_MODES, help="how to ask: acpi, agent, initctl, signal, paravirt")
+@option("--mode", type=SHUTDOWN_MODES, positional=True,
+        help="how to ask: acpi, agent, initctl, signal, paravirt (a comma list: several)")
 @click.option("--wait", is_flag=True, help="return only once the domain is shut off")
 @option("--timeout", type=float, metavar="SECONDS",
         help="with --wait: give up after SECONDS (implies --wait)", completer="none")
@@ -134,7 +141,8 @@ def shutdown(session, domain, mode, wait, timeout):
 Example:
   virtctl reboot web1""")
 @domain_arg(completer="domain:running")
-@click.option("--mode", type=SHUTDOWN_MODES, help="how to ask: acpi, agent, initctl, signal, paravirt")
+@option("--mode", type=REBOOT_MODES, positional=True,
+        help="how to ask: acpi, agent, initctl, signal, paravirt (a comma list: several)")
 @pass_session
 def reboot(session, domain, mode):
     dom = session.domain(domain)
