@@ -195,7 +195,8 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
                                   " (destroy or undefine it)")
         return v
 
-    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False) -> str:
+    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False,
+                update_cpu: bool = False, migratable: bool = False) -> str:  # both: no effect here
         v = self._checked_view(uuid, allow_corrupt=True)
         use_live = v.probe.alive and not (inactive and v.config is not None)
         source = v.live if use_live else v.config
@@ -294,8 +295,8 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
 
     def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
-        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain._modes)
-            raise not_supported("qemu", f"domain.shutdown(mode={mode!r})")
+        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain.shutdown_modes)
+            raise not_supported("qemu", f"shutdown --mode {','.join(mode)}")
         with self._running(uuid) as run:
             if run.record.get("fake_reboot"):
                 run.update(fake_reboot=False)
@@ -322,8 +323,8 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
             delay = min(delay * 1.5, 0.2)
 
     def reboot(self, uuid: str, *, mode: str | None = None) -> None:
-        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain._modes)
-            raise not_supported("qemu", f"domain.reboot(mode={mode!r})")
+        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain.shutdown_modes)
+            raise not_supported("qemu", f"reboot --mode {','.join(mode)}")
         with self._running(uuid) as run:
             # ACPI power button; the monitor turns the guest's poweroff into a reset
             run.update(fake_reboot=True)
@@ -487,7 +488,7 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
     def set_vcpus(self, uuid: str, count: int, *, live: bool, config: bool, maximum: bool = False,
                   guest: bool = False, hotpluggable: bool = False) -> None:
         if guest:
-            raise not_supported("qemu", "domain.set_vcpus(guest=True)")
+            raise not_supported("qemu", "setvcpus --guest")
         with rt.domain_lock(self.state, uuid):
             v = self._checked_view(uuid, locked=True)
             if maximum and (live or (not config and v.probe.alive)):
@@ -495,7 +496,7 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
                     "Requested operation is not valid: cannot change the maximum vCPU count of a running domain")
             do_live, do_config = self._targets(v, live, config if not maximum else True)
             if do_live:
-                raise not_supported("qemu", "domain.set_vcpus(live=True) (vCPU hotplug)")
+                raise not_supported("qemu", "setvcpus --live (vCPU hotplug)")
             t = v.config
             if not maximum and count > t.max_vcpus:
                 raise InvalidArg("invalid argument: requested vcpus is greater than max allowable vcpus "

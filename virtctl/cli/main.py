@@ -198,10 +198,11 @@ def report_error(session, exc: VirtError) -> int:
         from virtctl.cli.output import to_json
 
         session.err.write(to_json({"error": exc.to_json()}))
-    elif _colour(session.err):
-        session.err.write(f"\x1b[1;31merror:\x1b[0m {exc.message}\n")
-    else:
-        session.err.write(f"error: {exc.message}\n")
+    elif not exc.reported:
+        # virsh's two lines where it has them: what failed, then why
+        lines = [exc.context, exc.message] if exc.context else [exc.message]
+        prefix = "\x1b[1;31merror:\x1b[0m " if _colour(session.err) else "error: "
+        session.err.write("".join(f"{prefix}{line}\n" for line in lines))
     return exc.exit_status
 
 
