@@ -40,23 +40,29 @@ class Command:
         return Handover(self.user).open(self.files.requests)
 
     def spawn(self, argv: list[str], log_path: str, handover):
-        """Start QEMU detached, stdout and stderr appended to ``log_path``."""
+        """Start QEMU detached, stdout and stderr appended to ``log_path``,
+        held at the gate (process.Gated) until its pid is recorded."""
         from virtctl.drivers.qemu import process
 
         if self.user is None:
-            return process.spawn_detached(argv, log_path)
+            return process.spawn_gated(argv, log_path)
         from virtctl.drivers.qemu import confine
 
-        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        r, w = os.pipe()
         try:
             log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
-                return confine.spawn(argv, user=self.user, fds=handover.fds, stdin=null, stdout=log,
-                                     stderr=log, lock_fd=handover.pidfile_fd)
+                # the gate shell runs as the QEMU user already; it only reads "go" and execs QEMU
+                child = confine.spawn(process.gate_argv(argv), user=self.user, fds=handover.fds, stdin=r,
+                                      stdout=log, stderr=log, lock_fd=handover.pidfile_fd)
             finally:
                 os.close(log)
+        except BaseException:
+            os.close(w)
+            raise
         finally:
-            os.close(null)
+            os.close(r)
+        return process.Gated(child, w)
 
     def user_record(self) -> dict | None:
         """What the runtime record keeps about the QEMU user."""

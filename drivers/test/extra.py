@@ -34,6 +34,14 @@ def _echo(sock) -> None:
         sock.close()
 
 
+def _refuse_save_flags(command: str, function: str, paused: bool | None, bypass_cache: bool) -> None:
+    """libvirt's test driver saves and restores with no flag (managed save takes them all)."""
+    from virtctl.drivers.test.domains import refuse_flags
+
+    refuse_flags(command, function, (bypass_cache, 0x1, "--bypass-cache"), (paused is False, 0x2, "--running"),
+                 (paused is True, 0x4, "--paused"))
+
+
 class TestExtraMixin:
     # --- save / restore ------------------------------------------------------------------
     def _save_state(self, uuid: str, paused: bool | None):
@@ -44,6 +52,7 @@ class TestExtraMixin:
 
     def save(self, uuid: str, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
              progress=None) -> None:
+        _refuse_save_flags("save", "testDomainSaveFlags", paused, bypass_cache)
         d, running = self._save_state(uuid, paused)
         data = savefile.Header("test", self.get_xml(uuid, security_info=True), running).to_bytes()
         savefile.write_file(path, data)
@@ -56,6 +65,7 @@ class TestExtraMixin:
                 progress=None) -> str:
         from virtctl.drivers.test.domains import TestDomain, _reason
 
+        _refuse_save_flags("restore", "testDomainRestoreFlags", paused, bypass_cache)
         header = savefile.load_header(path, "test")
         definition = self._prepare(header.xml, f"{path} (saved domain XML)")
         existing = self._check_unique(definition)
@@ -97,8 +107,8 @@ class TestExtraMixin:
         d = self._get(uuid)
         self._require_active(d)
         if devname not in (None, "serial0", "console0"):
-            # libvirt says "internal error"; a device name that does not exist is a bad argument
-            raise InvalidArg(f"invalid argument: cannot find character device {devname}")
+            raise InvalidArg(f"invalid argument: cannot find character device {devname}",
+                             detail={"devname": devname})
         import socket
         import threading
 

@@ -58,7 +58,7 @@ def _stdin_fd() -> int | None:
 
 def attach(session, dom, *, devname=None, force=False, safe=False, escape=None, idle=2.0) -> None:
     """Connect this terminal (or pipe) to ``dom``'s console until done."""
-    esc_text = escape or os.environ.get("VIRTCTL_ESCAPE") or DEFAULT_ESCAPE
+    esc_text = escape or session.escape or os.environ.get("VIRTCTL_ESCAPE") or DEFAULT_ESCAPE
     esc = parse_escape(esc_text)
     stream = dom.open_console(devname=devname, force=force, safe=safe)
     fd_in = _stdin_fd()
@@ -186,10 +186,10 @@ Examples:
   echo uptime | virtctl console web1 --idle 5""")
 @domain_arg(completer="domain:running")
 @option("--devname", metavar="NAME", help="character device name (serial0, serial1, console0)",
-        completer="none")
+        completer="none", positional=True)
 @click.option("--force", is_flag=True, help="force console connection (disconnect already connected sessions)")
 @click.option("--safe", is_flag=True, help="only connect if safe console handling is supported")
-@option("--escape", "-e", metavar="SEQ", help="escape character (default ^], or $VIRTCTL_ESCAPE)",
+@option("--escape", metavar="SEQ", help="escape character (default: virtctl -e SEQ, $VIRTCTL_ESCAPE, ^])",
         completer="none")
 @option("--idle", type=float, default=2.0, show_default=True, metavar="SECONDS",
         help="with a piped stdin: stop once the console is quiet this long after the input's end",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shlex
 
-from virtctl.cli.options import command, option, positional
+from virtctl.cli.options import command, mutually_exclusive, option, positional
 from virtctl.cli.session import pass_session
 from virtctl.errors import NotSupported, UsageError
 
@@ -24,9 +24,11 @@ Examples:
   virtctl -c qemu:///session domxml-to-native qemu-argv --xml web1.xml
   virtctl domxml-to-native qemu-argv --domain web1""")
 @positional("format", help="target format: qemu-argv", metavar="FORMAT", completer="enum:qemu-argv")
-@option("--xml", "xml_file", metavar="FILE", help="domain XML file to convert", completer="file")
+@option("--xml", "xml_file", metavar="FILE", help="domain XML file to convert", completer="file",
+        positional=True)
 @option("--domain", metavar="DOMAIN", help="convert the persistent definition of this domain",
         completer="domain:all")
+@mutually_exclusive("domain", "xml")
 @pass_session
 def domxml_to_native(session, format, xml_file, domain):
     if format not in FORMATS:

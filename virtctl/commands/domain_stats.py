@@ -6,8 +6,8 @@ import os
 
 import click
 
-from virtctl.cli.options import (argument, check_live_config, command, domain_arg, live_config_current, option,
-                                 positional)
+from virtctl.cli.options import (Number, argument, check_live_config, command, domain_arg, live_config_current,
+                                 option, positional)
 from virtctl.cli.session import pass_session
 from virtctl.errors import InvalidArg
 
@@ -18,7 +18,8 @@ from virtctl.errors import InvalidArg
 Example:
   virtctl domdisplay web1        # vnc://127.0.0.1:0""")
 @domain_arg(completer="domain:running")
-@option("--type", "type_", metavar="TYPE", help="select particular graphical display (vnc)", completer="enum:vnc")
+@option("--type", "type_", metavar="TYPE", help="select particular graphical display (vnc)", completer="enum:vnc",
+        positional=True)
 @click.option("--include-password", is_flag=True, help="includes the password into the connection URI if available")
 @click.option("--all", "all_", is_flag=True, help="show all possible graphical displays")
 @pass_session
@@ -37,8 +38,8 @@ Example:
   virtctl screenshot web1 /tmp/web1.ppm""")
 @domain_arg(completer="domain:running")
 @positional("file", required=False, help="where to store the screenshot", completer="file")
-@option("--screen", type=int, default=0, metavar="N", help="ID of a screen to take screenshot of",
-        completer="none")
+@option("--screen", type=Number(minimum=0), default=0, metavar="N", help="ID of a screen to take screenshot of",
+        completer="none", positional=True)
 @pass_session
 def screenshot(session, domain, file, screen):
     if screen < 0:
@@ -68,9 +69,9 @@ Examples:
 @domain_arg(completer="domain:running")
 @option("--codeset", default="linux", metavar="CODESET", help=f"the codeset of keycodes ({', '.join(_CODESETS)})",
         completer="enum:" + "|".join(_CODESETS))
-@option("--holdtime", type=int, default=0, metavar="MS", help="the time (in milliseconds) how long the keys will be held",
+@option("--holdtime", type=Number(minimum=0), default=0, metavar="MS", help="the time (in milliseconds) how long the keys will be held",
         completer="none")
-@argument("keycode", nargs=-1, completer="none")
+@argument("keycode", nargs=-1, required=True, completer="none")
 @pass_session
 def send_key(session, domain, codeset, holdtime, keycode):
     from virtctl import keycodes as kc
@@ -157,7 +158,7 @@ Examples:
 @click.option("--return-value", is_flag=True, help="extract the value of the 'return' key from the returned string")
 @option("--pass-fds", metavar="N,M,...", help="pass file descriptors N,M,... along with the command",
         completer="none")
-@argument("cmd", nargs=-1, completer="none")
+@argument("cmd", nargs=-1, required=True, completer="none")
 @pass_session
 def qemu_monitor_command(session, domain, hmp, pretty, return_value, pass_fds, cmd):
     import json
