@@ -420,6 +420,14 @@ def test_balloon_and_rng():
                 "</backend></rng>"), "<backend model='egd'>")
 
 
+def test_balloon_stats_period_is_on_the_command_line():
+    a = argv_of("<memballoon model='virtio'><stats period='10'/></memballoon>")
+    assert device(a, "virtio-balloon-pci") == {"driver": "virtio-balloon-pci", "id": "balloon0",
+                                               "guest-stats-polling-interval": 10}
+    a = argv_of("<memballoon model='virtio'><stats period='0'/></memballoon>")
+    assert device(a, "virtio-balloon-pci") == {"driver": "virtio-balloon-pci", "id": "balloon0"}
+
+
 # --- features, clock, pm -----------------------------------------------------------------------
 def test_features_clock_pm():
     a = argv_of(extra="""<features><acpi/><apic/><pae/><vmport state='off'/>
