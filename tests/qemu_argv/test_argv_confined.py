@@ -260,9 +260,9 @@ def test_chain_given_must_be_the_images():
     for inner, needle in cases:
         with pytest.raises(OperationFailed, match=r".*" + needle.replace("(", r"\(").replace(")", r"\)")):
             backing.annotate(chain_dom(inner), inspect=imgs)
-    # a chain given in part is completed; a missing <format> is filled in from the image
-    live = backing.annotate(chain_dom("<backingStore type='file'><source file='/img/base.qcow2'/>"
-                                      "</backingStore>"), inspect=imgs)
+    # a chain given in part is completed (libvirt's schema wants each layer's <format>)
+    live = backing.annotate(chain_dom("<backingStore type='file'><format type='qcow2'/>"
+                                      "<source file='/img/base.qcow2'/></backingStore>"), inspect=imgs)
     assert layers(live) == [("file", "qcow2", "/img/base.qcow2"), (None, None, None)]
     with pytest.raises(OperationFailed, match="has no backing file"):
         backing.annotate(chain_dom("<backingStore type='file'><format type='raw'/><source file='/img/b'/>"
