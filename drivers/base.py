@@ -19,8 +19,10 @@ class DomainDriver:
 
     driver_name = "unknown"
 
-    def _ns(self, op: str):
-        return not_supported(self.driver_name, f"domain.{op}")
+    def _ns(self, feature: str):
+        """NOT_SUPPORTED for ``feature``, named as a user knows it: the command
+        (and option) that needs it."""
+        return not_supported(self.driver_name, feature)
 
     # --- looking at domains
     def list(self) -> list[DomainRecord]:
@@ -28,13 +30,19 @@ class DomainDriver:
         raise self._ns("list")
 
     def get(self, uuid: str) -> DomainRecord:
-        raise self._ns("get")
+        raise self._ns("dominfo")
 
-    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False) -> str:
-        raise self._ns("get_xml")
+    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False,
+                update_cpu: bool = False, migratable: bool = False) -> str:
+        """``update_cpu``/``migratable`` are passed only when set."""
+        raise self._ns("dumpxml")
 
     def vcpu_count(self, uuid: str) -> VcpuCount:
-        raise self._ns("vcpu_count")
+        raise self._ns("vcpucount")
+
+    def guest_vcpu_count(self, uuid: str) -> VcpuCount:
+        """The guest's own count (needs a guest agent), in ``live_current``."""
+        raise self._ns("vcpucount --guest")
 
     # --- definitions
     def define(self, xml: str, *, source: str = "<input>") -> DomainRecord:
@@ -45,15 +53,15 @@ class DomainDriver:
         raise self._ns("undefine")
 
     def rename(self, uuid: str, new_name: str) -> DomainRecord:
-        raise self._ns("rename")
+        raise self._ns("domrename")
 
     def set_autostart(self, uuid: str, *, enabled: bool) -> None:
-        raise self._ns("set_autostart")
+        raise self._ns("autostart")
 
     # --- lifecycle
     def create_xml(self, xml: str, *, source: str = "<input>", paused: bool = False,
                    autodestroy: bool = False) -> DomainRecord:
-        raise self._ns("create_xml")
+        raise self._ns("create")
 
     def start(self, uuid: str, *, paused: bool = False, autodestroy: bool = False,
               bypass_cache: bool = False, force_boot: bool = False) -> None:
@@ -61,8 +69,9 @@ class DomainDriver:
 
     def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
-        """Ask the guest to power off.  ``wait``/``timeout``: return only once it
-        is shut off (OPERATION_TIMEOUT after ``timeout`` seconds)."""
+        """Ask the guest to power off.  ``mode``: None or a comma list of known
+        modes ("acpi,agent", see api.domain.shutdown_modes).  ``wait``/``timeout``:
+        return only once it is shut off (OPERATION_TIMEOUT after ``timeout`` seconds)."""
         raise self._ns("shutdown")
 
     def reboot(self, uuid: str, *, mode: str | None = None) -> None:
@@ -82,14 +91,14 @@ class DomainDriver:
 
     # --- resources
     def set_memory(self, uuid: str, kib: int, *, live: bool, config: bool) -> None:
-        raise self._ns("set_memory")
+        raise self._ns("setmem")
 
     def set_max_memory(self, uuid: str, kib: int, *, live: bool, config: bool) -> None:
-        raise self._ns("set_max_memory")
+        raise self._ns("setmaxmem")
 
     def set_vcpus(self, uuid: str, count: int, *, live: bool, config: bool, maximum: bool = False,
                   guest: bool = False, hotpluggable: bool = False) -> None:
-        raise self._ns("set_vcpus")
+        raise self._ns("setvcpus")
 
     # --- saving memory state (save.py of each driver; ``paused``: None = as it was,
     # True/False = --paused/--running; ``progress(done, total)`` may be None)
@@ -104,20 +113,20 @@ class DomainDriver:
 
     def managed_save(self, uuid: str, *, paused: bool | None = None, bypass_cache: bool = False,
                      progress=None) -> None:
-        raise self._ns("managed_save")
+        raise self._ns("managedsave")
 
     def managed_save_remove(self, uuid: str) -> bool:
         """Remove the managed save image; False when there was none."""
-        raise self._ns("managed_save_remove")
+        raise self._ns("managedsave-remove")
 
     # --- consoles, display, input, monitor, statistics
     def open_console(self, uuid: str, *, devname: str | None = None, force: bool = False,
                      safe: bool = False):
         """A connected stream socket to the domain's console."""
-        raise self._ns("open_console")
+        raise self._ns("console")
 
     def display(self, uuid: str, *, type: str | None = None) -> str:
-        raise self._ns("display")
+        raise self._ns("domdisplay")
 
     def screenshot(self, uuid: str, path: str, *, screen: int = 0) -> str:
         """Write a screenshot to ``path``; returns its MIME type."""
@@ -125,16 +134,32 @@ class DomainDriver:
 
     def send_key(self, uuid: str, keycodes: list[int], *, codeset: str = "linux",
                  holdtime: int = 0) -> None:
-        raise self._ns("send_key")
+        raise self._ns("send-key")
 
-    def monitor_command(self, uuid: str, command: str, *, hmp: bool = False) -> str:
-        raise self._ns("monitor_command")
+    def monitor_command(self, uuid: str, command: str, *, hmp: bool = False,
+                        fds: list[int] | None = None) -> str:
+        """``command``: a QMP JSON object (or HMP text); ``fds`` ride along."""
+        raise self._ns("qemu-monitor-command")
 
     def memory_stats(self, uuid: str) -> dict[str, int]:
-        raise self._ns("memory_stats")
+        """virsh dommemstat's tags, in its order, only those available."""
+        raise self._ns("dommemstat")
+
+    def set_memory_stats_period(self, uuid: str, period: int, *, live: bool, config: bool) -> None:
+        """The balloon's statistics period in seconds (0: off).  Neither flag: the current state."""
+        raise self._ns("set_memory_stats_period")
 
     def block_stats(self, uuid: str, device: str | None = None) -> list[dict]:
-        raise self._ns("block_stats")
+        """One dict per disk (``device`` = target name, then the figures the
+        driver has, in virsh's field names); ``device`` None: every disk."""
+        raise self._ns("domblkstat")
+
+    # --- native configuration
+    def native_argv(self, xml: str | None = None, *, uuid: str | None = None,
+                    source: str = "<input>") -> list[str]:
+        """The command line ``start`` would run for the definition ``xml`` or
+        for the defined domain ``uuid`` (domxml-to-native)."""
+        raise not_supported(self.driver_name, "domxml-to-native")
 
 
 class Driver:
@@ -151,13 +176,13 @@ class Driver:
         pass
 
     def hostname(self) -> str:
-        raise not_supported(self.name, "connect.hostname")
+        raise not_supported(self.name, "hostname")
 
     def version(self) -> Version:
-        raise not_supported(self.name, "connect.version")
+        raise not_supported(self.name, "version")
 
     def node_info(self) -> NodeInfo:
-        raise not_supported(self.name, "node.info")
+        raise not_supported(self.name, "nodeinfo")
 
     def canonical_uri(self) -> str:
         return self.uri.text

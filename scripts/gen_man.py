@@ -130,9 +130,20 @@ def render() -> str:
             "reads commands from standard input, one line at a time."),
         ".PP",
         esc("Every positional argument may also be given as an option: 'dominfo web1' is "
-            "'dominfo --domain web1'. Command strings follow virsh's rules: '...' is literal, \"...\" "
-            "groups with backslash escapes, a backslash escapes the next character, ';' or a newline "
-            "ends a command, and an argument that starts with '#' starts a comment."),
+            "'dominfo --domain web1'; --opt=value works. Arguments follow virsh's parser: a word is an "
+            "option only if it is '--' and a letter or digit (so -5 is data), '--' makes the rest data, "
+            "an option given twice is an error, COMMAND --help is help COMMAND, and --json after a "
+            "command makes that command print JSON. Command strings follow virsh's rules: '...' is "
+            "literal (an unclosed one ends with the string), \"...\" groups with backslash escapes, a "
+            "backslash escapes the next character, ';' or a newline ends a command, and an argument "
+            "that starts with '#' starts a comment."),
+        ".PP",
+        esc("A command string is parsed whole first: a syntax error runs none of its commands. Then "
+            "the connection is opened if a command needs one (a failure ends the run), then the "
+            "commands run; a bad value or conflicting options fail when their command runs. After "
+            "each command that ran, an empty line follows (not with -q or --json, not after echo); "
+            "quit ends the string. A virsh command that virtctl does not have yet is refused with exit "
+            "status 6; an unknown one with 2 and a hint naming the nearest commands."),
         ".SH OPTIONS",
     ]
     for line in USAGE.split("Options:\n", 1)[1].split("\n\n", 1)[0].splitlines():
@@ -167,7 +178,9 @@ def render() -> str:
             "offers inactive domains, shutdown running ones, resume paused ones). 'connect URI' "
             "switches connection; 'quit', 'exit' or Ctrl-D leave; Ctrl-C abandons the line or "
             "interrupts the running command. A line ending inside quotes or after a backslash "
-            "continues on the next. The prompt shows the connection, and [ro] when read-only."),
+            "continues on the next. The prompt shows the connection, and [ro] when read-only. With "
+            "standard input not a terminal, 'virtctl shell' reads commands from it, one line at a "
+            "time, as 'virtctl' alone does."),
         ".SH COMPLETION",
         esc("Completion scripts for bash, zsh and fish are in the completions directory of the "
             "source tree (virtctl.bash, _virtctl, virtctl.fish); each asks virtctl itself for "
@@ -175,6 +188,11 @@ def render() -> str:
         ".SH ENVIRONMENT",
         ".TP", "\\fBVIRTCTL_DEFAULT_URI\\fR",
         esc("the connection URI when -c is not given"),
+        ".TP", "\\fBVIRSH_DEFAULT_CONNECT_URI\\fR, \\fBLIBVIRT_DEFAULT_URI\\fR",
+        esc("virsh's and libvirt's default URI, in this order, when neither -c nor "
+            "VIRTCTL_DEFAULT_URI is set"),
+        ".TP", "\\fBVIRTCTL_ESCAPE\\fR",
+        esc("the escape sequence of console when neither --escape nor -e is given"),
         ".TP", "\\fBXDG_CONFIG_HOME\\fR",
         esc("where config.toml is read from (default ~/.config)"),
         ".TP", "\\fBXDG_STATE_HOME\\fR",
@@ -197,6 +215,10 @@ def render() -> str:
     L += [
         ".TP", "\\fB130\\fR", esc("interrupted (Ctrl-C)"),
         ".SH FILES",
+        ".TP", "\\fI$XDG_CONFIG_HOME/libvirt/libvirt.conf\\fR",
+        esc('libvirt\'s client configuration: uri_default = "..." sets the default connection URI, '
+            "after the environment and before config.toml (as root, /etc/libvirt/libvirt.conf when "
+            "this file does not exist)"),
         ".TP", "\\fI$XDG_CONFIG_HOME/virtctl/config.toml\\fR",
         esc('configuration; uri = "..." sets the default connection URI'),
         ".TP", "\\fI$XDG_STATE_HOME/virtctl/history\\fR",

@@ -23,4 +23,5 @@ def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg-run"))
     monkeypatch.delenv("VIRTCTL_DEFAULT_URI", raising=False)
     monkeypatch.delenv("LIBVIRT_DEFAULT_URI", raising=False)
+    monkeypatch.delenv("VIRSH_DEFAULT_CONNECT_URI", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")

@@ -57,7 +57,8 @@ class VirtError(Exception):
 
     code = "INTERNAL_ERROR"
 
-    def __init__(self, message: str, *, code: str | None = None, detail: dict | None = None):
+    def __init__(self, message: str, *, code: str | None = None, detail: dict | None = None,
+                 context: str | None = None):
         super().__init__(message)
         if code is not None:
             if code not in CODES:
@@ -65,6 +66,12 @@ class VirtError(Exception):
             self.code = code
         self.message = message
         self.detail = detail or {}
+        # what was being done, virsh's first error line ("Failed to start domain 'x'");
+        # ``message`` stays the reason.  Set by the command layer (see ``Context``).
+        self.context = context
+        # already shown as text (``edit`` shows it before asking to edit again):
+        # the text report then prints nothing more (JSON still gets its document)
+        self.reported = False
 
     @property
     def exit_status(self) -> int:
@@ -72,6 +79,8 @@ class VirtError(Exception):
 
     def to_json(self) -> dict:
         out = {"code": self.code, "message": self.message, "exit_status": self.exit_status}
+        if self.context:
+            out["context"] = self.context
         if self.detail:
             out["detail"] = self.detail
         return out
@@ -102,9 +111,42 @@ OperationDenied = _subclass("OperationDenied", "OPERATION_DENIED", "Refused.")
 OperationTimeout = _subclass("OperationTimeout", "OPERATION_TIMEOUT", "Timed out.")
 
 
-def not_supported(driver: str, feature: str) -> NotSupported:
-    """The one wording for an operation or option a driver lacks."""
+def not_supported(driver: str, feature: str, **detail) -> NotSupported:
+    """The one wording for an operation or option a driver lacks (libvirt's).
+
+    ``feature`` names it as a user knows it: the command and option
+    (``"shutdown --mode agent"``, ``"screenshot"``), never an internal name.
+    ``detail`` gets ``driver`` and ``feature`` (and any extra keys given)."""
     return NotSupported(
-        f"this function is not supported by the connection driver: {feature} (driver '{driver}')",
-        detail={"driver": driver, "feature": feature},
+        f"this function is not supported by the connection driver: {feature}",
+        detail={"driver": driver, "feature": feature, **detail},
     )
+
+
+def unsupported_flags(driver: str, feature: str, flags: int, function: str) -> NotSupported:
+    """libvirt's refusal of flags a driver function does not take, in its words
+    ("unsupported flags (0x2) in function testDomainShutdownFlags"): what the
+    test driver says where libvirt's test driver does."""
+    return NotSupported(
+        f"unsupported flags (0x{flags:x}) in function {function}",
+        detail={"driver": driver, "feature": feature, "flags": flags, "function": function},
+    )
+
+
+class Context:
+    """``with Context("Failed to start domain 'x'"): ...``: a VirtError raised
+    inside gets that context line (virsh's first error line) unless it has
+    one.  A class, not contextlib, to keep this module free of imports."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str | None):
+        self.text = text  # None: add nothing
+
+    def __enter__(self) -> "Context":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.text and isinstance(exc, VirtError) and not exc.context:
+            exc.context = self.text
+        return False

@@ -116,14 +116,22 @@ def open_image(path: str) -> int:
         raise SystemError_(f"cannot open save image '{path}': {exc.strerror}") from None
 
 
-def create_temp(path: str) -> tuple[int, str]:
-    """A new temp file beside ``path`` (O_EXCL|O_NOFOLLOW, 0600): (fd, temp path)."""
+def temp_name(path: str) -> str:
+    """The name of a new temp file beside ``path`` (``.NAME.<hex>.part``)."""
     import secrets
 
     d, base = os.path.split(os.path.abspath(path))
     if not base:
         raise InvalidArg(f"invalid save file name '{path}'")
-    tmp = os.path.join(d, f".{base}.{secrets.token_hex(6)}.part")
+    return os.path.join(d, f".{base}.{secrets.token_hex(6)}.part")
+
+
+def create_temp(path: str, tmp: str | None = None) -> tuple[int, str]:
+    """A new temp file beside ``path`` (O_EXCL|O_NOFOLLOW, 0600): (fd, temp path).
+
+    ``tmp``: its name, chosen beforehand with :func:`temp_name` (so that a
+    caller can record it first, and remove it if it dies)."""
+    tmp = tmp or temp_name(path)
     try:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:

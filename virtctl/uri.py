@@ -1,8 +1,20 @@
 """Connection URIs and how the default one is chosen.
 
-Order (first that is set wins): ``-c/--connect``, ``VIRTCTL_DEFAULT_URI``,
-``uri = "..."`` in ``$XDG_CONFIG_HOME/virtctl/config.toml``, then the built-in
-default: ``qemu:///system`` for root, ``qemu:///session`` for everyone else.
+Order (first that is set wins):
+
+1. ``-c/--connect URI``;
+2. ``$VIRTCTL_DEFAULT_URI``;
+3. virsh's ``$VIRSH_DEFAULT_CONNECT_URI``, then libvirt's ``$LIBVIRT_DEFAULT_URI``;
+4. ``uri_default = "..."`` in libvirt's client config,
+   ``$XDG_CONFIG_HOME/libvirt/libvirt.conf`` (``~/.config/libvirt/libvirt.conf``;
+   as root, if that file does not exist, ``/etc/libvirt/libvirt.conf``, the
+   one libvirt reads);
+5. ``uri = "..."`` in ``$XDG_CONFIG_HOME/virtctl/config.toml``;
+6. the built-in default: ``qemu:///system`` for root, ``qemu:///session``
+   for everyone else.
+
+virtctl's own settings come first; virsh's and libvirt's are honoured below
+them so that a user's existing set-up keeps working.
 """
 from __future__ import annotations
 
@@ -11,6 +23,9 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from virtctl.errors import ConnectFailed, VirtError
+
+# the file libvirt itself reads as root
+SYSTEM_LIBVIRT_CONF = "/etc/libvirt/libvirt.conf"
 
 
 @dataclass(frozen=True)
@@ -40,24 +55,43 @@ class URI:
                    host=parts.netloc, path=unquote(parts.path), query=query)
 
 
+def _config_home() -> str:
+    return os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+
+
 def config_path() -> str:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "virtctl", "config.toml")
+    return os.path.join(_config_home(), "virtctl", "config.toml")
+
+
+def libvirt_conf_path() -> str | None:
+    """libvirt's client config that applies, or None when there is none."""
+    path = os.path.join(_config_home(), "libvirt", "libvirt.conf")
+    if os.path.exists(path):
+        return path
+    if os.geteuid() == 0 and os.path.exists(SYSTEM_LIBVIRT_CONF):
+        return SYSTEM_LIBVIRT_CONF
+    return None
 
 
 def builtin_default() -> str:
     return "qemu:///system" if os.geteuid() == 0 else "qemu:///session"
 
 
-def _from_config() -> str | None:
-    path = config_path()
+def _read(path: str, what: str) -> bytes | None:
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise VirtError(f"cannot read config file '{path}': {exc.strerror}", code="SYSTEM_ERROR") from None
+        raise VirtError(f"cannot read {what} '{path}': {exc.strerror}", code="SYSTEM_ERROR") from None
+
+
+def _from_config() -> str | None:
+    path = config_path()
+    data = _read(path, "config file")
+    if data is None:
+        return None
     import tomllib  # lazily: most runs have no config file
 
     try:
@@ -70,11 +104,44 @@ def _from_config() -> str | None:
     return uri or None
 
 
+def uri_default_of(text: str, path: str = "libvirt.conf") -> str | None:
+    """``uri_default`` from the text of a libvirt.conf (libvirt's ``key = value``
+    format: ``#`` comments, strings in double or single quotes; other keys,
+    lists spanning lines and all, are not looked at)."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line.startswith("uri_default"):
+            continue
+        key, eq, value = line.partition("=")
+        if key.strip() != "uri_default" or not eq:
+            continue
+        value = value.strip()
+        quote = value[:1]
+        end = value.find(quote, 1) if quote in ("'", '"') else -1
+        rest = value[end + 1:].strip() if end > 0 else "x"
+        if end < 0 or (rest and not rest.startswith("#") and rest != ";"):
+            raise VirtError(f"libvirt config file '{path}': uri_default must be a quoted string",
+                            code="INVALID_ARG")
+        return value[1:end] or None
+    return None
+
+
+def _from_libvirt_conf() -> str | None:
+    path = libvirt_conf_path()
+    if path is None:
+        return None
+    data = _read(path, "libvirt config file")
+    if data is None:
+        return None
+    return uri_default_of(data.decode("utf-8", errors="replace"), path)
+
+
 def resolve(explicit: str | None) -> str:
     """The URI to connect to, by the documented order."""
     if explicit:
         return explicit
-    env = os.environ.get("VIRTCTL_DEFAULT_URI")
-    if env:
-        return env
-    return _from_config() or builtin_default()
+    for var in ("VIRTCTL_DEFAULT_URI", "VIRSH_DEFAULT_CONNECT_URI", "LIBVIRT_DEFAULT_URI"):
+        env = os.environ.get(var)
+        if env:
+            return env
+    return _from_libvirt_conf() or _from_config() or builtin_default()

@@ -16,11 +16,13 @@ Rules (RELIABILITY.md rule 3):
 * every element and attribute of the definition is either interpreted or
   refused with NOT_SUPPORTED naming it — never silently ignored.
 
-What the driver must provide before exec (QEMU creates the sockets itself):
-``paths.chardev_dir`` must exist (serial/console/channel sockets and logs go
-there: :func:`serial_socket`, :func:`serial_log`, :func:`channel_socket`),
-and so must the directories of ``paths.qmp``, ``paths.qmp_monitor``,
-``paths.pidfile`` and ``paths.vnc_socket``.  QEMU is started paused (``-S``)
+What the driver must provide before exec: ``paths.chardev_dir`` must exist
+(serial/console/channel sockets and logs go there: :func:`serial_socket`,
+:func:`serial_log`, :func:`channel_socket`), and so must the directories of
+``paths.qmp``, ``paths.qmp_monitor``, ``paths.pidfile`` and
+``paths.vnc_socket``.  QEMU creates the sockets itself, or, for a confined
+QEMU (``files`` in passed mode, argv_files.py), receives every file and
+socket as a descriptor the driver opened.  QEMU is started paused (``-S``)
 with ``-no-shutdown``; the driver issues ``cont``.
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import re
 
 from virtctl.drivers.qemu.argv_common import Ctx, bad, esc, opt, unsupported
+from virtctl.drivers.qemu.argv_files import HostFiles
 from virtctl.drivers.qemu.argv_chardev import channel_socket, serial_log, serial_socket
 from virtctl.drivers.qemu.argv_devices import build_devices
 from virtctl.xml import xmlapi
@@ -67,8 +70,15 @@ def emulator_path(definition) -> str:
     return _EMULATOR_BY_ARCH.get(arch or "x86_64", DEFAULT_EMULATOR)
 
 
-def build_argv(definition, paths, *, emulator: str | None = None) -> list[str]:
+def build_argv(definition, paths, *, emulator: str | None = None, files: HostFiles | None = None) -> list[str]:
     """The complete argv (argv[0] is the emulator) to start ``definition``.
+
+    ``files`` says how host files are named (argv_files.py): by path (the
+    default) or as descriptors a confined QEMU receives; afterwards
+    ``files.requests`` lists what the starter must open.  Backing chains
+    must be resolved before (``<backingStore>`` on every image that can have
+    one: ``backing.py``, which ``command.prepare`` runs): a copy-on-write
+    image without ``<backingStore>`` gets no ``backing`` option here.
 
     Raises NotSupported (NOT_SUPPORTED) naming the first element or value the
     qemu driver cannot honour, and XMLError for a definition that is
@@ -95,6 +105,7 @@ def build_argv(definition, paths, *, emulator: str | None = None) -> list[str]:
     family = "pc" if (m.group(1) or m.group(3)) else "q35"
 
     ctx = Ctx(root, paths, machine_family=family, accel=accel, arch=arch)
+    ctx.files = files if files is not None else HostFiles()
     ctx.use(root, "type", "id")
     ctx.use(os_el)
     ctx.use(type_el, "arch", "machine")
@@ -128,10 +139,11 @@ def build_argv(definition, paths, *, emulator: str | None = None) -> list[str]:
         argv += ["-global", g]
     argv += _lifecycle(ctx, root)
 
-    argv += ["-pidfile", paths.pidfile]
+    argv += ctx.files.pidfile(paths.pidfile)
     argv += ["-display", "none"]
     for n, sock in (("", paths.qmp), ("2", paths.qmp_monitor)):
-        argv += ["-chardev", opt("socket", id=f"charmonitor{n}", path=sock, server=True, wait=False)]
+        argv += ["-chardev", opt("socket", id=f"charmonitor{n}", **ctx.files.socket(sock, listen=True),
+                                 server=True, wait=False)]
         argv += ["-mon", f"chardev=charmonitor{n},id=monitor{n},mode=control"]
 
     boot_order, kernel_args = _os(ctx, os_el)
@@ -143,6 +155,9 @@ def build_argv(definition, paths, *, emulator: str | None = None) -> list[str]:
     argv += ["-boot", boot]
     argv += dev_argv
     ctx.refuse_unconsumed()
+    if ctx.files.add_fd_args:
+        at = argv.index("-sandbox") + 2
+        argv[at:at] = ctx.files.add_fd_args
     return argv
 
 
@@ -406,9 +421,9 @@ def _os(ctx: Ctx, os_el) -> tuple[str, list[str]]:
     initrd = ctx.text(os_el, "initrd")
     cmdline = ctx.text(os_el, "cmdline")
     if kernel:
-        args += ["-kernel", kernel]
+        args += ["-kernel", ctx.files.kernel(kernel)]
         if initrd:
-            args += ["-initrd", initrd]
+            args += ["-initrd", ctx.files.kernel(initrd)]
         if cmdline:
             args += ["-append", cmdline]
     elif initrd or cmdline:

@@ -35,26 +35,34 @@ class CharDeviceMixin:
         log = c.child(el, "log")
         logfile = c.attr(log, "file") if log is not None else None
         logappend = c.flag(log, "append") if log is not None else None
+        files = c.files
+
+        def log_arg() -> str | None:
+            return files.output(logfile, append=logappend) if logfile else None
+
         if ctype == "pty":
             if src is not None:
                 c.use(src, "path")  # a live XML's /dev/pts/N: we use a socket instead
-            arg = opt("socket", id=cid, path=default_socket, server=True, wait=False,
-                      logfile=logfile or default_log, logappend=logappend)
+            log_path = logfile or default_log
+            arg = opt("socket", id=cid, **files.socket(default_socket, listen=True), server=True, wait=False,
+                      logfile=files.output(log_path, append=logappend) if log_path else None,
+                      logappend=logappend)
         elif ctype == "unix":
             mode = c.attr(src, "mode", "bind")
             path = c.attr(src, "path") or default_socket
             if mode not in ("bind", "connect"):
                 raise bad(src, f"unknown mode '{mode}'")
-            arg = opt("socket", id=cid, path=path, server=(mode == "bind"),
-                      wait=False if mode == "bind" else None, logfile=logfile, logappend=logappend)
+            arg = opt("socket", id=cid, **files.socket(path, listen=(mode == "bind")), server=(mode == "bind"),
+                      wait=False if mode == "bind" else None, logfile=log_arg(), logappend=logappend)
         elif ctype == "file":
             path = c.attr(src, "path")
             if not path:
                 raise bad(el, "a file character device needs <source path=...>")
             append = c.flag(src, "append")
-            arg = opt("file", id=cid, path=path, append=append, logfile=logfile, logappend=logappend)
+            arg = opt("file", id=cid, path=files.output(path, append=append), append=append, logfile=log_arg(),
+                      logappend=logappend)
         elif ctype == "null":
-            arg = opt("null", id=cid, logfile=logfile, logappend=logappend)
+            arg = opt("null", id=cid, logfile=log_arg(), logappend=logappend)
         else:
             raise unsupported(el, f"<{el.tag} type='{ctype}'>", "only pty (as a unix socket), unix, file and null are")
         if src is not None:

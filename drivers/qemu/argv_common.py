@@ -78,6 +78,7 @@ class Ctx:
         self.cpu_flags: list[str] = []  # from <features> and <clock>
         self.machine_hpet: bool | None = None
         self.serial_count = 0
+        self.files = None  # argv_files.HostFiles: how host files are named
 
     # --- consumption -------------------------------------------------------------
     def use(self, el, *attrs: str):

@@ -416,7 +416,7 @@ class _Devices(StorageMixin, CharDeviceMixin):
         if listen_none:
             display = "none"
         elif socket_path:
-            display = "unix:" + esc(socket_path)
+            display = self.ctx.files.vnc_unix(socket_path)
         elif autoport or port == "-1":
             display = f"{_vnc_host(address or '127.0.0.1')}:0,to=99"
         elif port is not None:
@@ -427,7 +427,7 @@ class _Devices(StorageMixin, CharDeviceMixin):
         elif address:
             display = f"{_vnc_host(address)}:0,to=99"
         else:
-            display = "unix:" + esc(self.ctx.paths.vnc_socket)
+            display = self.ctx.files.vnc_unix(self.ctx.paths.vnc_socket)
         if self.out.post:
             raise unsupported(el, "a second <graphics>")
         self.out.post += ["-vnc", display]
@@ -497,6 +497,12 @@ class _Devices(StorageMixin, CharDeviceMixin):
             v = c.flag(el, attr)
             if v is not None:
                 dev[prop] = v
+        stats = c.child(el, "stats")
+        if stats is not None:
+            # <stats period='N'/>: the guest updates its memory figures every N s (0: never)
+            period = int(c.attr(stats, "period", "0"))
+            if period:
+                dev["guest-stats-polling-interval"] = period
         self.add_device(dev, self.common(el, dev))
 
     def rng(self, el) -> None:
@@ -509,7 +515,8 @@ class _Devices(StorageMixin, CharDeviceMixin):
         bmodel = c.attr(backend, "model")
         obj = {"id": f"objrng{i}"}
         if bmodel == "random":
-            obj.update({"qom-type": "rng-random", "filename": (backend.text or "").strip() or "/dev/urandom"})
+            obj.update({"qom-type": "rng-random",
+                        "filename": self.ctx.files.device((backend.text or "").strip() or "/dev/urandom")})
         elif bmodel == "builtin":
             obj["qom-type"] = "rng-builtin"
         else:

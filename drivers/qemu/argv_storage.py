@@ -130,7 +130,8 @@ class StorageMixin:
         """-blockdev protocol node + format node; returns the format node name."""
         self.node += 1
         n = self.node
-        proto: dict = {"driver": "file" if dtype == "file" else "host_device", "filename": path,
+        filename = self.ctx.files.image(path, read_only=ro, block=(dtype == "block"))
+        proto: dict = {"driver": "file" if dtype == "file" else "host_device", "filename": filename,
                        "node-name": f"libvirt-{n}-storage", "read-only": ro}
         form: dict = {"node-name": f"libvirt-{n}-format", "read-only": ro, "driver": fmt,
                       "file": f"libvirt-{n}-storage"}
@@ -150,10 +151,9 @@ class StorageMixin:
                     raise unsupported(el.find("backingStore"), "<backingStore>", f"format '{fmt}' has no backing file")
             else:
                 form["backing"] = backing
-        # Without <backingStore>, QEMU opens the backing chain recorded in a
-        # qcow2 header.  The driver should inspect images first (qemu-img info
-        # --backing-chain) and write <backingStore> (or refuse a chain without a
-        # recorded backing format, which QEMU would probe).
+        # Without <backingStore>, QEMU would open the backing chain recorded in
+        # the image header itself: the driver never lets it, it resolves every
+        # chain into <backingStore> first (backing.py, run by command.prepare).
         self.out.blockdevs += ["-blockdev", js(proto), "-blockdev", js(form)]
         return form["node-name"]
 

@@ -4,10 +4,12 @@ Each ``<serial>``/``<console>`` of type pty is a QEMU unix socket server
 (``argv.serial_socket(paths, N)``, one client at a time).  ``open_console``
 connects to it and returns a :class:`ConsoleStream`.  A session holds a
 flock on ``<run>/domains/<uuid>/console<N>.lock`` whose file names the
-holder's pid: a second session is refused ("Active console session exists
-for this domain") unless ``force``, which asks the holder to leave (SIGTERM)
-and takes over.  Devices are named as libvirt's aliases: ``serial0``,
-``serial1``, ... and ``console0`` (= serial0).
+holder (pid and start time): a second session is refused ("Active console
+session exists for this domain") unless ``force``, which asks the holder to
+leave (SIGTERM: the holder reports that it was taken over and exits
+non-zero) and takes over.  Devices are named as libvirt's aliases:
+``serial0``, ``serial1``, ... and ``console0`` (= serial0); an unknown name
+is INVALID_ARG (libvirt: an internal error).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import socket
 import time
 
 from virtctl.drivers.qemu.locks import FileLock, try_lock
-from virtctl.errors import OperationFailed
+from virtctl.errors import InvalidArg, OperationFailed, OperationInvalid
 
 
 class ConsoleStream:
@@ -67,8 +69,10 @@ class QemuConsoleMixin:
             if m and int(m.group(1)) in ports:
                 return int(m.group(1))
         if devname is None:
-            raise OperationFailed("internal error: cannot find a serial console for this domain")
-        raise OperationFailed(f"internal error: cannot find character device {devname}")
+            raise OperationInvalid(f"Requested operation is not valid: domain '{definition.name}' has no "
+                                   "serial console")
+        # libvirt: "internal error: cannot find character device X"; the name is a bad argument
+        raise InvalidArg(f"invalid argument: cannot find character device {devname}")
 
     def open_console(self, uuid: str, *, devname: str | None = None, force: bool = False,
                      safe: bool = False):
@@ -105,15 +109,22 @@ class QemuConsoleMixin:
 
     @staticmethod
     def _take_console(lock_path: str) -> FileLock:
-        """--force: ask the session holding the console to leave, then take it."""
+        """--force: ask the session holding the console to leave, then take it.
+
+        The holder is named by pid *and* start time in the lock file: a stale
+        entry (a holder that died before writing its own) never leads to a
+        signal to an unrelated process that reused the pid."""
+        from virtctl.drivers.qemu import process
+
         try:
             with open(lock_path) as f:
-                pid = int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            pid = 0
-        if pid > 0 and pid != os.getpid():
+                words = f.read().split()
+            pid, started = int(words[0]), int(words[1])
+        except (OSError, ValueError, IndexError):
+            pid, started = 0, None
+        if pid > 0 and pid != os.getpid() and process.is_running(pid, started):
             try:
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)  # the session says it was taken over and exits non-zero
             except OSError:
                 pass
         deadline = time.monotonic() + 10
@@ -127,11 +138,13 @@ class QemuConsoleMixin:
 
 
 def _write_owner(lock_path: str) -> None:
+    from virtctl.drivers.qemu import process
+
     try:
         fd = os.open(lock_path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            os.write(fd, f"{os.getpid()} {process.start_time(os.getpid())}\n".encode())
         finally:
             os.close(fd)
     except OSError:

@@ -4,14 +4,18 @@ Every operation: take the locks it needs (global before domain, see
 locks.py), re-sync the domain from disk and from the runtime (runtime.sync:
 is QEMU still there? did its monitor leave an exit reason?), act, save what
 changed atomically.  Same situations, same error codes as the test driver.
+
+Corrupt state never hides a domain: a definition or runtime record that
+cannot be read leaves the domain listed (state ``no state``, with a warning
+naming the file), reachable by UUID (``destroy`` stops a QEMU whose record
+is garbage, ``undefine`` removes a garbage definition) and its name
+reserved (the ``name`` file beside ``domain.xml``, the live definition).
+Every other operation on it is OPERATION_FAILED, naming the corruption.
 """
 from __future__ import annotations
 
 import contextlib
-import html
 import os
-import re
-import shutil
 import sys
 import time
 
@@ -19,16 +23,16 @@ from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_numbe
 from virtctl.drivers.base import DomainDriver
 from virtctl.drivers.qemu import launch, live, process
 from virtctl.drivers.qemu import runtime as rt
+from virtctl.drivers.qemu.argv_native import QemuNativeMixin
 from virtctl.drivers.qemu.console import QemuConsoleMixin
-from virtctl.drivers.qemu.locks import FileLock
+from virtctl.drivers.qemu.definitions import QemuDefinitionsMixin
 from virtctl.drivers.qemu.save import QemuSaveMixin
 from virtctl.drivers.qemu.stats import QemuStatsMixin
-from virtctl.drivers.qemu.state import CorruptState, StateRoot, atomic_write, ensure_dir, fsync_dir, read_bytes, unlink_quiet
-from virtctl.errors import (InvalidArg, NoDomain, NotSupported, OperationFailed, OperationInvalid, OperationTimeout,
-                            VirtError, XMLError, not_supported)
-from virtctl.xml.domain import DomainDef, check_name
+from virtctl.drivers.qemu.state import CorruptState, StateRoot, atomic_write, read_bytes
+from virtctl.errors import (InvalidArg, NoDomain, OperationFailed, OperationInvalid, OperationTimeout, VirtError,
+                            not_supported)
+from virtctl.xml.domain import DomainDef
 
-ARCH = "x86_64"
 _STATES = {"running": DomainState.RUNNING, "paused": DomainState.PAUSED,
            "crashed": DomainState.CRASHED, "shutdown": DomainState.SHUTDOWN}
 
@@ -46,40 +50,37 @@ def _parse_stored(data: bytes, source: str) -> DomainDef:
     try:
         return DomainDef.parse(data, source=source, validate=False)
     except VirtError as exc:
-        raise CorruptState(f"{source}: {exc.message}") from None
-
-
-_NAME_RE = re.compile(rb"<name>([^<]*)</name>")
-
-
-def _stored_name(path: str) -> str | None:
-    """The domain name in a definition we wrote (``<name>`` is its first child)."""
-    try:
-        data = read_bytes(path)
-    except CorruptState:
-        return None
-    m = _NAME_RE.search(data or b"")
-    return html.unescape(m.group(1).decode("utf-8", "replace")) if m else None
+        msg = exc.message
+        raise CorruptState(msg if source in msg else f"{source}: {msg}") from None
 
 
 class _View:
-    """One domain as seen now: persistent config, runtime probe, live definition."""
+    """One domain as seen now: persistent config, runtime probe, live definition,
+    and what of it is corrupt (messages)."""
 
-    __slots__ = ("uuid", "config", "probe", "live")
+    __slots__ = ("uuid", "config", "probe", "live", "corrupt", "defined")
 
-    def __init__(self, uuid, config, probe, live):
+    def __init__(self, uuid, config, probe, live, corrupt=(), defined=None):
         self.uuid, self.config, self.probe, self.live = uuid, config, probe, live
+        self.corrupt = list(corrupt)
+        self.defined = config is not None if defined is None else defined
 
     @property
-    def current(self) -> DomainDef:
+    def current(self) -> DomainDef | None:
         return self.live if self.probe.alive and self.live is not None else self.config
 
     @property
     def persistent(self) -> bool:
-        return self.config is not None
+        return self.defined
+
+    @property
+    def unknown(self) -> bool:
+        """Its state cannot be told (the runtime, or the only definition, is corrupt)."""
+        return bool(self.probe.corrupt) or (bool(self.corrupt) and self.current is None)
 
 
-class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDriver):
+class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, QemuNativeMixin,
+                       DomainDriver):
     driver_name = "qemu"
 
     def __init__(self, state: StateRoot, *, warn=None):
@@ -97,15 +98,47 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
         return None if data is None else _parse_stored(data, self.state.live_xml(uuid))
 
     def _view(self, uuid: str, *, locked: bool = False) -> _View:
-        """NO_DOMAIN if the domain does not exist (CorruptState if its files are bad)."""
-        config = self._config(uuid)
-        probe = rt.sync(self.state, uuid, locked=locked)
-        live_def = self._live(uuid) if probe.alive else None
-        if config is None and live_def is None:
+        """NO_DOMAIN if the domain does not exist; corrupt parts are reported in the view."""
+        corrupt, defined = [], None
+        try:
+            config = self._config(uuid)
+        except CorruptState as exc:
+            config, defined = None, True
+            corrupt.append(f"its definition is corrupt: {exc}")
+        probe = rt.sync(self.state, uuid, locked=locked)  # locked: also removes stale temp files
+        if probe.corrupt:
+            corrupt.append(f"its runtime record is corrupt: {probe.corrupt}"
+                           + (f" (QEMU pid {probe.holder} runs on: 'destroy {uuid}' stops it)"
+                              if probe.holder and probe.holder > 0 else ""))
+        live_def = None
+        if probe.alive or probe.corrupt:
+            try:
+                live_def = self._live(uuid)
+            except CorruptState as exc:
+                corrupt.append(f"its live definition is corrupt: {exc}")
+        if config is None and live_def is None and not corrupt:
             raise _no_domain(uuid)
-        return _View(uuid, config, probe, live_def)
+        if probe.transient_gone and not defined and config is None:
+            raise _no_domain(uuid)
+        return _View(uuid, config, probe, live_def, corrupt, defined)
+
+    def _name_of(self, v: _View) -> str:
+        cur = v.current or v.live
+        if cur is not None:
+            return cur.name
+        return self._name_file(v.uuid) or ""
 
     def _record(self, v: _View) -> DomainRecord:
+        if v.unknown:
+            src = v.live or v.config
+            return DomainRecord(
+                uuid=v.uuid, name=self._name_of(v), id=None, state=DomainState.NOSTATE, reason=0,
+                persistent=v.persistent, autostart=v.persistent and os.path.exists(self.state.autostart_flag(v.uuid)),
+                managed_save=v.persistent and self._has_managed_save(v.uuid), title=src.title if src else "",
+                os_type=(src.os_type if src else None) or "hvm", vcpus=src.vcpus if src else 0,
+                max_memory_kib=src.max_memory_kib if src else 0, memory_kib=src.memory_kib if src else 0,
+                extra={"corrupt": "; ".join(v.corrupt), "pid": v.probe.holder},
+            )
         cur = v.current
         rec = v.probe.record
         if rec is not None:
@@ -139,26 +172,37 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
         out = []
         for uuid in self._all_uuids():
             try:
-                out.append(self._record(self._view(uuid)))
+                v = self._view(uuid)
+                out.append(self._record(v))
             except NoDomain:
                 continue
-            except CorruptState as exc:
-                self._warn(f"skipping domain {uuid}: {exc}")
+            except (CorruptState, VirtError, OSError) as exc:  # one domain never breaks the list
+                self._warn(f"domain {uuid}: {getattr(exc, 'message', exc)}")
+                continue
+            for msg in v.corrupt:
+                self._warn(f"domain {uuid} ({out[-1].name or '?'}): {msg}")
         return out
 
     def get(self, uuid: str) -> DomainRecord:
-        return self._record(self._checked_view(uuid))
+        return self._record(self._checked_view(uuid, allow_corrupt=True))
 
-    def _checked_view(self, uuid: str, *, locked: bool = False) -> _View:
-        try:
-            return self._view(uuid, locked=locked)
-        except CorruptState as exc:
-            raise OperationFailed(f"the state of domain {uuid} is corrupt: {exc}") from None
+    def _checked_view(self, uuid: str, *, locked: bool = False, allow_corrupt: bool = False) -> _View:
+        """The view; OPERATION_FAILED naming the corruption unless ``allow_corrupt``
+        (or unless what is corrupt is only the definition of a running domain)."""
+        v = self._view(uuid, locked=locked)
+        if v.corrupt and not allow_corrupt and (v.unknown or not v.probe.alive):
+            raise OperationFailed(f"the state of domain {uuid} is corrupt: {'; '.join(v.corrupt)}"
+                                  " (destroy or undefine it)")
+        return v
 
-    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False) -> str:
-        v = self._checked_view(uuid)
+    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False,
+                update_cpu: bool = False, migratable: bool = False) -> str:  # both: no effect here
+        v = self._checked_view(uuid, allow_corrupt=True)
         use_live = v.probe.alive and not (inactive and v.config is not None)
-        definition = (v.live if use_live else v.config).copy()
+        source = v.live if use_live else v.config
+        if source is None:
+            raise OperationFailed(f"the state of domain {uuid} is corrupt: {'; '.join(v.corrupt)}")
+        definition = source.copy()
         if use_live:
             attrs = dict(definition.root.attrib)  # libvirt writes type, then id
             attrs["id"] = str(v.probe.record.get("id"))
@@ -176,124 +220,6 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
         lv = v.live if v.probe.alive else None
         return VcpuCount(config_maximum=cfg.max_vcpus, config_current=cfg.vcpus,
                          live_maximum=lv.max_vcpus if lv else None, live_current=lv.vcpus if lv else None)
-
-    # --- definitions -----------------------------------------------------------------
-    def _global_lock(self) -> FileLock:
-        lock = FileLock(self.state.global_lock, what="global lock (another define/undefine is running)")
-        lock.acquire(timeout=rt.LOCK_TIMEOUT)
-        return lock
-
-    def _prepare(self, xml: str, source: str) -> DomainDef:
-        definition = DomainDef.parse(xml, source=source)
-        if definition.type not in ("qemu", "kvm"):
-            raise NotSupported(f"unsupported configuration: domain type '{definition.type}' is not "
-                               "supported by the qemu driver (use 'qemu' or 'kvm')",
-                               detail={"driver": "qemu", "feature": f"domain type {definition.type}"})
-        definition.normalize(arch=ARCH)
-        return definition
-
-    def _names(self) -> dict[str, str]:
-        """uuid -> name of every domain (and ``uuid/live`` -> live name of a
-        running one).  Reads names without parsing: define stays fast with
-        thousands of domains (the files are ours, written by xmlapi)."""
-        names: dict[str, str] = {}
-        for uuid in self.state.defined_uuids():
-            name = _stored_name(self.state.domain_xml(uuid))
-            if name is not None:
-                names[uuid] = name
-        for uuid in self.state.runtime_uuids():
-            if not os.path.exists(self.state.record_file(uuid)):
-                continue
-            try:
-                if not rt.sync(self.state, uuid, locked=False).alive:
-                    continue
-            except CorruptState:
-                continue
-            name = _stored_name(self.state.live_xml(uuid))
-            if name is not None:
-                names[uuid if uuid not in names else uuid + "/live"] = name
-        return names
-
-    def _check_unique(self, definition: DomainDef) -> bool:
-        """libvirt's rule (as the test driver): same UUID = same domain, so the
-        name must match; a name taken by another UUID is an error.  True if the
-        UUID exists.  Caller holds the global lock."""
-        uuid, name = definition.uuid, definition.name
-        names = self._names()
-        if uuid in names:
-            if names[uuid] != name:
-                raise OperationFailed(
-                    f"operation failed: domain '{names[uuid]}' is already defined with uuid {uuid}")
-            return True
-        for key, other in names.items():
-            if other == name:
-                raise OperationFailed(
-                    f"operation failed: domain '{name}' already exists with uuid {key.split('/')[0]}")
-        return False
-
-    def _write_config(self, definition: DomainDef) -> None:
-        uuid = definition.uuid
-        ensure_dir(self.state.config_dir(uuid))
-        atomic_write(self.state.domain_xml(uuid), definition.to_xml())
-
-    def define(self, xml: str, *, source: str = "<input>") -> DomainRecord:
-        definition = self._prepare(xml, source)
-        with self._global_lock():
-            self._check_unique(definition)
-            with rt.domain_lock(self.state, definition.uuid):
-                self._write_config(definition)
-        return self.get(definition.uuid)
-
-    def undefine(self, uuid: str, *, managed_save: bool = False, snapshots_metadata: bool = False,
-                 nvram: bool = False) -> None:
-        with self._global_lock(), rt.domain_lock(self.state, uuid):
-            v = self._checked_view(uuid, locked=True)
-            if not v.persistent:
-                raise OperationInvalid("Requested operation is not valid: cannot undefine transient domain")
-            self._managed_save_undefine_check(uuid, managed_save)
-            if v.probe.alive:
-                rt.update_record(self.state, uuid, v.probe.record, persistent=False)
-            self._remove_config(uuid)
-            if not v.probe.alive:
-                shutil.rmtree(self.state.run_dir(uuid), ignore_errors=True)
-
-    def _remove_config(self, uuid: str) -> None:
-        d = self.state.config_dir(uuid)
-        trash = os.path.join(self.state.config_domains, f".trash-{uuid}-{os.getpid()}")
-        os.rename(d, trash)  # atomic: the domain is gone in one step
-        fsync_dir(self.state.config_domains)
-        shutil.rmtree(trash, ignore_errors=True)
-
-    def rename(self, uuid: str, new_name: str) -> DomainRecord:
-        try:
-            check_name(new_name)
-        except XMLError as exc:
-            raise InvalidArg(str(exc)) from None
-        with self._global_lock(), rt.domain_lock(self.state, uuid):
-            v = self._checked_view(uuid, locked=True)
-            if v.probe.alive:
-                raise OperationInvalid("Requested operation is not valid: cannot rename active domain")
-            if not v.persistent:
-                raise OperationInvalid("Requested operation is not valid: cannot rename a transient domain")
-            for other_uuid, name in self._names().items():
-                if other_uuid.split("/")[0] != uuid and name == new_name:
-                    raise OperationInvalid(
-                        f"Requested operation is not valid: domain with name '{new_name}' already exists")
-            v.config.name = new_name
-            self._write_config(v.config)
-        return self.get(uuid)
-
-    def set_autostart(self, uuid: str, *, enabled: bool) -> None:
-        with rt.domain_lock(self.state, uuid):
-            v = self._checked_view(uuid, locked=True)
-            if not v.persistent:
-                raise OperationInvalid("Requested operation is not valid: cannot set autostart for transient domain")
-            flag = self.state.autostart_flag(uuid)
-            if enabled:
-                atomic_write(flag, b"")
-            else:
-                unlink_quiet(flag)
-                fsync_dir(os.path.dirname(flag))
 
     # --- lifecycle ------------------------------------------------------------------------
     def _start(self, uuid: str, definition: DomainDef, *, persistent: bool, paused: bool,
@@ -363,14 +289,14 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
             except (QMPError, OSError) as exc:
                 raise rt.qmp_error(exc, what or name) from None
 
-    def _running(self, uuid: str):
-        self._checked_view(uuid)  # NO_DOMAIN before anything else
-        return rt.running_domain(self.state, uuid)
+    def _running(self, uuid: str, *, adopt: bool = True):
+        self._checked_view(uuid, allow_corrupt=True)  # NO_DOMAIN before anything else
+        return rt.running_domain(self.state, uuid, adopt=adopt)
 
     def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
-        if mode not in (None, "acpi"):
-            raise not_supported("qemu", f"domain.shutdown(mode={mode!r})")
+        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain.shutdown_modes)
+            raise not_supported("qemu", f"shutdown --mode {','.join(mode)}")
         with self._running(uuid) as run:
             if run.record.get("fake_reboot"):
                 run.update(fake_reboot=False)
@@ -397,8 +323,8 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
             delay = min(delay * 1.5, 0.2)
 
     def reboot(self, uuid: str, *, mode: str | None = None) -> None:
-        if mode not in (None, "acpi"):
-            raise not_supported("qemu", f"domain.reboot(mode={mode!r})")
+        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain.shutdown_modes)
+            raise not_supported("qemu", f"reboot --mode {','.join(mode)}")
         with self._running(uuid) as run:
             # ACPI power button; the monitor turns the guest's poweroff into a reset
             run.update(fake_reboot=True)
@@ -409,7 +335,17 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
             self._qmp(run, "system_reset", what="reset")
 
     def destroy(self, uuid: str, *, graceful: bool = False) -> None:
-        with self._running(uuid) as run:
+        self._checked_view(uuid, allow_corrupt=True)  # NO_DOMAIN before anything else
+        with rt.domain_lock(self.state, uuid):
+            probe = rt.sync(self.state, uuid, locked=True, adopt=False)  # no new monitor for a dying run
+            if probe.transient_gone:
+                raise _no_domain(uuid)
+            if probe.corrupt:
+                self._destroy_corrupt(uuid, probe, graceful)
+                return
+            if not probe.alive:
+                raise _not_running()
+            run = rt.RunningDomain(self.state, uuid, probe.record)
             rec = run.record
             run.update(stopping="destroy")
             pid, started = rec["pid"], rec.get("start_time")
@@ -426,22 +362,61 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
                 run.update(stopping=None)
                 raise OperationFailed(f"operation failed: failed to terminate process {pid} with "
                                       f"SIG{'TERM' if graceful else 'KILL'}: Device or resource busy")
-            rt.cleanup(self.state, uuid, rec, "destroyed")
+            try:
+                rt.cleanup(self.state, uuid, rec, "destroyed")
+            except VirtError:
+                pass  # no room for exit.json: the record (stopping=destroy) says it, the next look retries
         self._autodestroy.discard(uuid)
+
+    def _destroy_corrupt(self, uuid: str, probe: rt.Probe, graceful: bool) -> None:
+        """destroy a domain whose record is garbage: its QEMU is the pid-file holder."""
+        from virtctl.drivers.qemu.locks import pidfile_holder
+
+        pid, pidfile = probe.holder, self.state.pidfile(uuid)
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                ours = pidfile.encode() in f.read().split(b"\0")
+        except (OSError, TypeError):
+            ours = False
+        if not pid or pid < 0 or not ours:
+            raise OperationFailed(f"the state of domain {uuid} is corrupt ({probe.corrupt}) and the "
+                                  f"process holding its pid file ({pid}) cannot be told to be its QEMU")
+        started = process.start_time(pid)
+        if not process.kill_and_wait(pid, started, term_timeout=10.0, kill_timeout=15.0, graceful=graceful,
+                                     alive=lambda: pidfile_holder(pidfile) == pid):
+            raise OperationFailed(f"operation failed: failed to terminate process {pid}")
+        try:
+            rt.cleanup(self.state, uuid, None, "destroyed", persistent=rt.persistent_of(self.state, uuid))
+        except VirtError:
+            pass
 
     def suspend(self, uuid: str) -> None:
         with self._running(uuid) as run:
             if run.record.get("state") == "paused":
                 raise OperationInvalid("Requested operation is not valid: domain is already paused")
             self._qmp(run, "stop", what="suspend")
-            run.update(state="paused", reason="user")
+            try:
+                run.update(state="paused", reason="user")
+            except VirtError:
+                self._undo(run, "cont")  # not recorded: not done
+                raise
 
     def resume(self, uuid: str) -> None:
         with self._running(uuid) as run:
             if run.record.get("state") != "paused":
                 raise OperationInvalid("Requested operation is not valid: domain is not paused")
             self._qmp(run, "cont", what="resume")
-            run.update(state="running", reason="unpaused")
+            try:
+                run.update(state="running", reason="unpaused")
+            except VirtError:
+                self._undo(run, "stop")
+                raise
+
+    def _undo(self, run: rt.RunningDomain, command: str) -> None:
+        try:
+            self._qmp(run, command)
+        except VirtError:
+            pass
 
     def close(self) -> None:
         """Destroy the domains this connection started with autodestroy."""
@@ -513,7 +488,7 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
     def set_vcpus(self, uuid: str, count: int, *, live: bool, config: bool, maximum: bool = False,
                   guest: bool = False, hotpluggable: bool = False) -> None:
         if guest:
-            raise not_supported("qemu", "domain.set_vcpus(guest=True)")
+            raise not_supported("qemu", "setvcpus --guest")
         with rt.domain_lock(self.state, uuid):
             v = self._checked_view(uuid, locked=True)
             if maximum and (live or (not config and v.probe.alive)):
@@ -521,14 +496,10 @@ class QemuDomainDriver(QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, DomainDr
                     "Requested operation is not valid: cannot change the maximum vCPU count of a running domain")
             do_live, do_config = self._targets(v, live, config if not maximum else True)
             if do_live:
-                raise not_supported("qemu", "domain.set_vcpus(live=True) (vCPU hotplug)")
+                raise not_supported("qemu", "setvcpus --live (vCPU hotplug)")
             t = v.config
             if not maximum and count > t.max_vcpus:
                 raise InvalidArg("invalid argument: requested vcpus is greater than max allowable vcpus "
                                  f"for the domain: {count} > {t.max_vcpus}")
             t.set_vcpus(count, maximum=maximum)
             self._write_config(t)
-
-    # --- autostart at boot -------------------------------------------------------------------
-    def autostart_uuids(self) -> list[str]:
-        return [u for u in self.state.defined_uuids() if os.path.exists(self.state.autostart_flag(u))]

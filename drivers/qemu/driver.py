@@ -25,6 +25,18 @@ class QemuDriver(Driver):
         if uri.transport:
             raise ConnectFailed(f"transport '{uri.transport}' is not supported: '{uri.text}'")
         self.state = StateRoot.for_uri(uri.path, uri.query)
+        # who QEMU runs as (confine.py: qemu:///system confines by default), and
+        # whether an image may name backing files the definition does not (backing.py);
+        # imported only when the URI has a say
+        self.state.confine, self.state.backing_named = None, False
+        if self.state.kind == "system" or {"confine", "qemu_user"} & uri.query.keys():
+            from virtctl.drivers.qemu import confine
+
+            self.state.confine = confine.settings(self.state.kind, uri.query)
+        if "backing" in uri.query:
+            from virtctl.drivers.qemu import backing
+
+            self.state.backing_named = backing.settings(uri.query)
         if self.state.kind == "system" and os.geteuid() != 0:
             raise ConnectFailed("qemu:///system needs root (use qemu:///session)")
         self.state.ensure()

@@ -3,19 +3,25 @@
 The caller holds the domain lock for the whole sequence.  Order, and what a
 ``kill -9`` of virtctl at each point leaves behind:
 
-1. runtime record written with ``phase: starting`` (no pid yet);
-2. QEMU spawned (own session, stdio appended to its log, ``-S``: the guest
-   does not run), its pid and start time added to the record;
-3. wait for the pid-file lock to be held by that pid and for QMP to greet;
+1. runtime record written with ``phase: starting`` (no pid yet), and a
+   spare file for state writes on a full disk (state.py);
+2. QEMU spawned behind a gate (process.spawn_gated: own session, stdio
+   appended to its log, ``-S``: the guest does not run); its pid and start
+   time are added to the record *before* the gate opens, so no QEMU ever
+   runs that the record does not name;
+3. wait for the pid-file lock to be held by that pid and for QMP to greet
+   (if QEMU exits instead, its own error from the log is quoted);
 4. the monitor process (spawned right after QEMU, so their start-ups
    overlap) says ``ready``: its QMP connection is up, so no guest event
    can be missed;
 5. balloon target, VNC port, live XML written; ``cont`` unless paused;
 6. the record committed with ``phase: running``.
 
-Killed anywhere before 6, the next command holding the domain lock finds a
-``starting`` record, kills its QEMU and removes it: the domain is shut off
-with no stray QEMU.  Killed after 6, the domain is running.
+Killed anywhere before 6, the next command that can take the domain lock
+(``list`` too) finds a ``starting`` record, kills its QEMU and removes it:
+the domain is shut off with no stray QEMU.  Killed after 6, the domain is
+running.  An exception (Ctrl-C included) undoes the start the same way
+before it propagates.  The kill points of faults.py mark the steps.
 """
 from __future__ import annotations
 
@@ -27,32 +33,17 @@ import shutil
 import sys
 import time
 
-from virtctl.drivers.qemu import process
+from virtctl.drivers.qemu import command, process
 from virtctl.drivers.qemu import runtime as rt
+from virtctl.drivers.qemu.faults import killpoint
 from virtctl.drivers.qemu.locks import pidfile_holder
-from virtctl.drivers.qemu.state import StateRoot, atomic_write, ensure_dir, unlink_quiet
+from virtctl.drivers.qemu.state import StateRoot, atomic_write, ensure_dir, ensure_spare, unlink_quiet
 from virtctl.errors import OperationFailed, OperationTimeout, VirtError
 
 QEMU_START_TIMEOUT = float(os.environ.get("VIRTCTL_QEMU_START_TIMEOUT", "60"))
 MONITOR_START_TIMEOUT = 30.0
 ACTIONS = ("on_poweroff", "on_reboot", "on_crash")
 _DEFAULT_ACTIONS = {"on_poweroff": "destroy", "on_reboot": "restart", "on_crash": "destroy"}
-
-
-def resolve_emulator(definition) -> str:
-    from virtctl.drivers.qemu.argv import emulator_path
-
-    em = emulator_path(definition)
-    found = em if os.path.isabs(em) else shutil.which(em)
-    if not found or not os.access(found, os.X_OK):
-        raise OperationFailed(f"cannot find the QEMU binary '{em}' (Debian: apt-get install qemu-system-x86)")
-    return found
-
-
-def build_command(definition, paths) -> list[str]:
-    from virtctl.drivers.qemu.argv import build_argv
-
-    return build_argv(definition, paths, emulator=resolve_emulator(definition))
 
 
 def _prepare_dirs(state: StateRoot, uuid: str, paths) -> None:
@@ -63,31 +54,44 @@ def _prepare_dirs(state: StateRoot, uuid: str, paths) -> None:
     ensure_dir(sock)
     ensure_dir(paths.chardev_dir)
     for f in (state.events_file(uuid), state.pidfile(uuid)):
-        unlink_quiet(f)
+        unlink_quiet(f, missing_ok_only=False)
+    ensure_spare(state.run_dir(uuid))
 
 
 def _wait_qemu(proc, paths, log_path: str, log_offset: int):
-    """Wait for QEMU to hold its pid file and greet on QMP; the open QMP."""
+    """Wait for QEMU to hold its pid file and greet on QMP; the open QMP.
+
+    QEMU fails many things after it has opened its QMP socket (memory, disk
+    locks, devices): when it exits instead of greeting, its own error from
+    the log is what the user sees."""
     from virtctl.drivers.qemu.qmp import QMP, QMPError
 
     deadline = time.monotonic() + QEMU_START_TIMEOUT
     delay = 0.002
     while True:
         if proc.poll() is not None:
-            raise OperationFailed(f"QEMU exited while starting (status {proc.returncode}): "
-                                  + _log_since(log_path, log_offset))
+            raise _exited(proc, log_path, log_offset)
         if pidfile_holder(paths.pidfile) == proc.pid:
             try:
                 return QMP(paths.qmp, timeout=10.0)
             except (FileNotFoundError, ConnectionRefusedError):
                 pass
             except QMPError as exc:
-                raise rt.qmp_error(exc, "connecting to the new QEMU") from None
+                try:
+                    proc.wait(5.0)
+                except Exception:  # noqa: BLE001 - still running: the QMP error is the news
+                    raise rt.qmp_error(exc, "connecting to the new QEMU") from None
+                raise _exited(proc, log_path, log_offset) from None
         if time.monotonic() > deadline:
             raise OperationTimeout(f"QEMU did not come up within {QEMU_START_TIMEOUT:g}s: "
                                    + _log_since(log_path, log_offset))
         time.sleep(delay)
         delay = min(delay * 1.5, 0.05)
+
+
+def _exited(proc, log_path: str, log_offset: int) -> OperationFailed:
+    return OperationFailed(f"QEMU exited while starting (status {proc.returncode}): "
+                           + _log_since(log_path, log_offset), detail={"qemu_status": proc.returncode})
 
 
 def _log_since(path: str, offset: int) -> str:
@@ -101,7 +105,8 @@ def _log_since(path: str, offset: int) -> str:
     return "\n".join(lines[-10:]) or "(no output)"
 
 
-def _spawn_monitor(state: StateRoot, uuid: str, run_id: str, owner: tuple[int, int] | None):
+def _spawn_monitor(state: StateRoot, uuid: str, run_id: str, owner: tuple[int, int] | None,
+                   adopt: bool = False):
     """Start the monitor; returns (process, read end of its ready pipe)."""
     r, w = os.pipe()
     try:
@@ -109,6 +114,8 @@ def _spawn_monitor(state: StateRoot, uuid: str, run_id: str, owner: tuple[int, i
                 "--uuid", uuid, "--run-id", run_id, "--ready-fd", str(w)]
         if owner:
             argv += ["--owner-pid", str(owner[0]), "--owner-start", str(owner[1])]
+        if adopt:
+            argv.append("--adopt")
         proc = process.spawn_detached(argv, state.monitor_log(uuid), pass_fds=(w,))
     except BaseException:
         os.close(r)
@@ -118,8 +125,9 @@ def _spawn_monitor(state: StateRoot, uuid: str, run_id: str, owner: tuple[int, i
     return proc, r
 
 
-def _wait_monitor(state: StateRoot, uuid: str, r: int) -> None:
-    """Wait until the monitor writes ``ready`` (its QMP connection is up)."""
+def _wait_monitor(state: StateRoot, uuid: str, r: int) -> str:
+    """Wait until the monitor writes ``ready STATUS`` (its QMP connection is up);
+    returns QMP's run state as the monitor found it."""
     try:
         buf = b""
         deadline = time.monotonic() + MONITOR_START_TIMEOUT
@@ -136,8 +144,27 @@ def _wait_monitor(state: StateRoot, uuid: str, r: int) -> None:
         if not buf.startswith(b"ready"):
             detail = buf.decode(errors="replace").strip() or process.log_tail(state.monitor_log(uuid), 1000)
             raise OperationFailed(f"the domain monitor failed to start: {detail}")
+        return buf.decode(errors="replace").split("\n", 1)[0][len("ready"):].strip()
     finally:
         os.close(r)
+
+
+def respawn_monitor(state: StateRoot, uuid: str, rec: dict) -> str:
+    """A new monitor for a live run whose monitor died (caller holds the
+    domain lock); it only listens (``--adopt``): the caller acts on the
+    returned QMP status (recover.adopt)."""
+    owner = rec.get("owner")
+    monitor, ready_fd = _spawn_monitor(state, uuid, rec["run_id"],
+                                       tuple(owner) if owner else None, adopt=True)
+    try:
+        status = _wait_monitor(state, uuid, ready_fd)
+    except BaseException:
+        process.kill_and_wait(monitor.pid, None, term_timeout=2, kill_timeout=5)
+        monitor.poll()
+        raise
+    rt.update_record(state, uuid, rec, monitor_pid=monitor.pid,
+                     monitor_start_time=process.start_time(monitor.pid))
+    return status
 
 
 def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, paused: bool,
@@ -148,8 +175,11 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
     ``extra_args`` go at the end of QEMU's argv (restore: ``-incoming defer``).
     Returns the committed runtime record."""
     paths = state.runtime_paths(uuid)
-    # NOT_SUPPORTED / XML errors before any side effect
-    argv = build_command(definition, paths) + list(extra_args)
+    # NOT_SUPPORTED / XML errors, the emulator check and backing chains before any
+    # side effect; ``definition`` becomes the live one (chains explicit)
+    cmd = command.prepare(state, definition, paths)
+    definition = cmd.definition
+    argv = cmd.argv + list(extra_args)
     rt.kill_stray(state, uuid, None)
     _prepare_dirs(state, uuid, paths)
     actions = {}
@@ -163,8 +193,10 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         "persistent": persistent, "autodestroy": autodestroy, "paths": dataclasses.asdict(paths),
         "actions": actions, "emulator": argv[0], "started_at": time.time(),
         "monitor_pid": None, "monitor_start_time": None, "stopping": None, "fake_reboot": False,
+        "qemu_user": cmd.user_record(),
     }
     rt.write_record(state, uuid, rec)
+    killpoint("start:record")
     atomic_write(state.live_xml(uuid), definition.to_xml(), sync=False)
     log_path = paths.log
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -174,15 +206,22 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         log_offset = os.lseek(fd, 0, os.SEEK_END)
     finally:
         os.close(fd)
-    proc = monitor = q = None
+    proc = gate = monitor = q = handover = None
     try:
+        handover = cmd.open()  # a confined QEMU's files and sockets, opened by us
         try:
-            proc = process.spawn_detached(argv, log_path)
+            gate = cmd.spawn(argv, log_path, handover)  # held at the gate until recorded
         except OSError as exc:
             raise OperationFailed(f"cannot run QEMU '{argv[0]}': {exc.strerror}") from None
+        proc = gate.proc
+        if handover is not None:
+            handover.release()  # QEMU has them: a QEMU that dies must refuse connections
         rt.update_record(state, uuid, rec, pid=proc.pid, start_time=process.start_time(proc.pid))
+        killpoint("start:spawned")
+        gate.open()
         # the monitor's Python start-up overlaps QEMU's (it retries until QMP is there)
         owner = (os.getpid(), process.start_time(os.getpid())) if autodestroy else None
+        rec["owner"] = list(owner) if owner else None
         monitor, ready_fd = _spawn_monitor(state, uuid, rec["run_id"], owner)
         rec.update(monitor_pid=monitor.pid, monitor_start_time=process.start_time(monitor.pid))
         try:
@@ -191,7 +230,11 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
             if q is None:
                 os.close(ready_fd)
         rec["qemu_version"] = q.version
+        if handover is not None:
+            handover.after_start(q)  # the VNC socket
+        killpoint("start:qemu-up")
         _wait_monitor(state, uuid, ready_fd)
+        killpoint("start:monitor-ready")
         live = definition.copy()
         decorate(live, rec, q)
         if not paused:
@@ -199,21 +242,30 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
                 q.command("cont")
             except Exception as exc:  # noqa: BLE001
                 raise rt.qmp_error(exc, "resuming the new QEMU") from None
+            killpoint("start:resumed")
         atomic_write(state.live_xml(uuid), live.to_xml(), sync=False)
         rt.update_record(state, uuid, rec, phase=rt.PHASE_RUNNING)
-        unlink_quiet(state.exit_file(uuid))
+        killpoint("start:committed")
+        unlink_quiet(state.exit_file(uuid), missing_ok_only=False)
         return rec
     except BaseException as exc:
+        if gate is not None:
+            gate.close()
         if proc is not None:
             process.kill_and_wait(proc.pid, rec.get("start_time"), term_timeout=0.0, kill_timeout=10.0)
             proc.poll()
         if monitor is not None:
             process.kill_and_wait(monitor.pid, rec.get("monitor_start_time"), term_timeout=2, kill_timeout=5)
             monitor.poll()
-        rt.cleanup(state, uuid, rec, None)
+        try:
+            rt.cleanup(state, uuid, rec, None)
+        except (VirtError, OSError):
+            pass  # the 'starting' record stays: the next command finishes the cleanup
         if isinstance(exc, VirtError) or not isinstance(exc, Exception):
             raise
         raise OperationFailed(f"starting the domain failed: {exc}") from exc
     finally:
         if q is not None:
             q.close()
+        if handover is not None:
+            handover.close()

@@ -9,6 +9,12 @@ Lock order (documented in the README; never take them the other way round):
 3. leaf locks, held for one read-modify-write and nothing else inside them:
    the domain-id counter (``run/next-id``).
 
+A *try*-lock (:func:`try_lock`: never waits, so it cannot deadlock) of a
+domain lock may be taken while holding anything: readers such as ``list``
+take one to repair what a dead process left (runtime.sync) and give up when
+the lock is busy.  Whoever holds a lock may remove the temp files its
+writers leave (state.clean_stale): none of them can be live.
+
 ``flock`` (not ``fcntl.lockf``): POSIX record locks vanish when the process
 closes *any* descriptor of the file, flock locks belong to the open file
 description and the kernel drops them when the holder dies.  Lock files are

@@ -18,8 +18,18 @@ daemonless design nobody else hears a guest power off (RELIABILITY.md rule
   removes the runtime record with the exit reason and, for a transient
   domain, the domain itself.
 
-It signals readiness (QMP connected and negotiated) by writing ``ready`` to
-``--ready-fd``; the starting command waits for that before ``cont``.
+The exit reason it decided (it sent ``quit`` for ``on_poweroff``, or saw a
+QMP ``quit`` sent by hand) is kept in memory too, so a clean shutdown stays
+``shutdown`` when the event log cannot be written; it is also put in the
+record (``exit_reason``) when appending the event fails.
+
+It signals readiness (QMP connected and negotiated) by writing ``ready
+STATUS`` (QMP's run state) to ``--ready-fd``; the starting command waits
+for that before ``cont``.  With ``--adopt`` (a new monitor for a run whose
+monitor died, started by a command that holds the domain lock) it does not
+act on that status: the command does (recover.py), with :meth:`on_status`.
+The monitor's pid and start time are in the record: a command that finds
+them dead starts a new one.
 Imports: no lxml, no API (start-up cost is paid at every domain start).
 """
 from __future__ import annotations
@@ -40,14 +50,22 @@ TICK = 1.0  # seconds between owner checks
 
 
 def log(msg: str) -> None:
-    sys.stdout.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} monitor[{os.getpid()}]: {msg}\n")
-    sys.stdout.flush()
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} monitor[{os.getpid()}]: {msg}\n".encode()
+    try:  # unbuffered, and never fatal: the log may sit on a full disk
+        os.write(1, line)
+    except OSError:
+        pass
 
 
 class Monitor:
-    def __init__(self, state: StateRoot, uuid: str, run_id: str, owner: tuple[int, int] | None):
+    """The monitor of one run; also the rules a command applies itself when the
+    monitor died (``lock_held=True``: the caller holds the domain lock)."""
+
+    def __init__(self, state: StateRoot, uuid: str, run_id: str, owner: tuple[int, int] | None, *,
+                 lock_held: bool = False, record: dict | None = None):
         self.state, self.uuid, self.run_id, self.owner = state, uuid, run_id, owner
-        rec = rt.read_record(state, uuid)
+        self.lock_held = lock_held
+        rec = record if record is not None else rt.read_record(state, uuid)
         if rec is None or rec.get("run_id") != run_id:
             raise SystemExit(f"no runtime record for run {run_id}")
         self.pid, self.start_time = rec["pid"], rec.get("start_time")
@@ -55,24 +73,55 @@ class Monitor:
         self.paths = rec["paths"]
         self.q: QMP | None = None
         self.quitting = False
+        self.exit_reason: str | None = None  # what this monitor decided (or saw decided)
+        self.status: str | None = None  # QMP's run state when it connected
 
     # --- helpers ----------------------------------------------------------------
-    def record_event(self, ev: dict) -> None:
+    def log(self, msg: str) -> None:
+        if not self.lock_held:
+            log(msg)
+            return
+        # a command doing the monitor's work: into the monitor's log, not the command's stdout
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} virtctl[{os.getpid()}]: {msg}\n".encode()
+        try:
+            fd = os.open(self.state.monitor_log(self.uuid), os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                         | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+    def record_event(self, ev: dict) -> bool:
         try:
             rt.append_event(self.state, self.uuid, {"run_id": self.run_id, **ev})
+            return True
         except OSError as exc:
-            log(f"cannot record event: {exc}")
+            self.log(f"cannot record event: {exc}")
+            return False
+
+    def note_exit(self, reason: str) -> None:
+        """Remember why the run is ending: in memory, in the event log, else in the record."""
+        self.exit_reason = reason
+        if not self.record_event({"virtctl": "exit-reason", "reason": reason}):
+            self._with_record(lambda rec: rt.update_record(self.state, self.uuid, rec, exit_reason=reason))
 
     def _with_record(self, fn) -> None:
         """Run ``fn(record)`` under the domain lock if the run is still ours."""
         try:
+            if self.lock_held:
+                rec = rt.read_record(self.state, self.uuid)
+                if rec is not None and rec.get("run_id") == self.run_id:
+                    fn(rec)
+                return
             with FileLock(self.state.domain_lock(self.uuid), what="domain lock") as _lock:
                 _lock  # noqa: B018
                 rec = rt.read_record(self.state, self.uuid)
                 if rec is not None and rec.get("run_id") == self.run_id:
                     fn(rec)
         except (OSError, CorruptState, Exception) as exc:  # never die on bookkeeping
-            log(f"record update failed: {exc}")
+            self.log(f"record update failed: {exc}")
 
     def command(self, name: str, args: dict | None = None) -> None:
         try:
@@ -80,11 +129,11 @@ class Monitor:
         except QMPClosed:
             raise
         except QMPError as exc:
-            log(f"{name} failed: {exc}")
+            self.log(f"{name} failed: {exc}")
 
     # --- actions ------------------------------------------------------------------
     def apply(self, action: str, kind: str) -> None:
-        log(f"{kind}: applying '{action}'")
+        self.log(f"{kind}: applying '{action}'")
         if action in ("restart", "rename-restart", "coredump-restart"):
             self.command("system_reset")
             self.command("cont")
@@ -96,8 +145,7 @@ class Monitor:
                     rt.update_record(self.state, self.uuid, rec, state="paused", reason="shutting down")
             self._with_record(mark)
         else:  # destroy, coredump-destroy
-            self.record_event({"virtctl": "exit-reason",
-                               "reason": "crashed" if kind == "crash" else "shutdown"})
+            self.note_exit("crashed" if kind == "crash" else "shutdown")
             self.quitting = True
             self.command("quit")
 
@@ -122,11 +170,21 @@ class Monitor:
                     self.apply(self.actions.get("on_reboot", "restart"), "reboot (requested)")
                 else:
                     self.apply(self.actions.get("on_poweroff", "destroy"), "poweroff")
+        elif name == "SHUTDOWN" and data.get("reason") == "host-qmp-quit" and not self.quitting:
+            self.exit_reason = self.exit_reason or "destroyed"  # quit sent by hand: libvirt says destroyed
         elif name == "RESET" and data.get("guest"):
             if self.actions.get("on_reboot") == "destroy":
                 self.apply("destroy", "reboot")
         elif name == "GUEST_PANICKED":
             self.apply(self.actions.get("on_crash", "destroy"), "crash")
+
+    def on_status(self, status: str | None) -> None:
+        """Act on a run state found by ``query-status`` (events emitted while
+        nobody listened are lost): a guest that powered off or panicked."""
+        if status in ("shutdown", "guest-panicked"):
+            self.handle({"event": "SHUTDOWN", "data": {"guest": True, "reason": "guest-shutdown"
+                                                       if status == "shutdown" else "guest-panic"},
+                         "virtctl-derived": True})
 
     def owner_gone(self) -> bool:
         return self.owner is not None and not process.is_running(*self.owner)
@@ -142,13 +200,13 @@ class Monitor:
                 if time.monotonic() > deadline or not process.is_running(self.pid, self.start_time):
                     raise
                 time.sleep(0.02)
+        if not process.is_running(self.pid, self.start_time):
+            # the socket path is reused by the next run: this is not our QEMU
+            self.q.close()
+            raise SystemExit(f"QEMU {self.pid} of run {self.run_id} is gone")
         # events emitted while nobody listened are lost: re-derive the state
-        status = self.q.command("query-status")
-        log(f"connected to QEMU {self.q.version}, pid {self.pid}, status {status.get('status')}")
-        if status.get("status") in ("shutdown", "guest-panicked"):
-            self.handle({"event": "SHUTDOWN", "data": {"guest": True, "reason": "guest-shutdown"
-                                                       if status["status"] == "shutdown" else "guest-panic"},
-                         "virtctl-derived": True})
+        self.status = (self.q.command("query-status") or {}).get("status")
+        self.log(f"connected to QEMU {self.q.version}, pid {self.pid}, status {self.status}")
 
     def loop(self) -> None:
         try:
@@ -157,14 +215,14 @@ class Monitor:
                 if ev is not None:
                     self.handle(ev)
                 elif not self.quitting and self.owner_gone():
-                    log("autodestroy: the owning process is gone")
-                    self.record_event({"virtctl": "exit-reason", "reason": "destroyed"})
+                    self.log("autodestroy: the owning process is gone")
+                    self.note_exit("destroyed")
                     self.quitting = True
                     self.command("quit")
         except QMPClosed:
-            log("QEMU closed the monitor connection")
+            self.log("QEMU closed the monitor connection")
         except QMPError as exc:
-            log(f"QMP error: {exc}")
+            self.log(f"QMP error: {exc}")
         finally:
             self.q.close()
 
@@ -172,22 +230,22 @@ class Monitor:
         pidfile = self.state.pidfile(self.uuid)
         if not process.wait_gone(self.pid, self.start_time, 60.0,
                                  lambda: pidfile_holder(pidfile) == self.pid):
-            log("QEMU still alive 60s after closing its monitor; leaving it to the next command")
+            self.log("QEMU still alive 60s after closing its monitor; leaving it to the next command")
             return
         try:
             with rt.domain_lock(self.state, self.uuid, timeout=300):
                 rec = rt.read_record(self.state, self.uuid)
                 if rec is None or rec.get("run_id") != self.run_id:
-                    log("run already cleaned up")
+                    self.log("run already cleaned up")
                     return
                 if rt.qemu_alive(self.state, self.uuid, rec):
                     return
-                reason = rt.exit_reason(self.state, self.uuid, rec)
+                reason = rt.exit_reason(self.state, self.uuid, rec, self.exit_reason)
                 rt.cleanup(self.state, self.uuid, rec, reason)
-                log(f"QEMU exited; domain shut off ({reason})"
-                    + ("" if rec.get("persistent", True) else "; transient domain removed"))
+                self.log(f"QEMU exited; domain shut off ({reason})"
+                         + ("" if rec.get("persistent", True) else "; transient domain removed"))
         except Exception as exc:  # noqa: BLE001 - report, the next command re-syncs
-            log(f"cleanup failed: {exc}")
+            self.log(f"cleanup failed: {exc}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ready-fd", type=int)
     p.add_argument("--owner-pid", type=int)
     p.add_argument("--owner-start", type=int)
+    p.add_argument("--adopt", action="store_true", help="a run whose monitor died: report, do not act")
     a = p.parse_args(argv)
     state = StateRoot(a.kind, a.config, a.run, a.sock)
     owner = (a.owner_pid, a.owner_start) if a.owner_pid else None
@@ -217,10 +276,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if a.ready_fd is not None:
         try:
-            os.write(a.ready_fd, b"ready\n")
+            os.write(a.ready_fd, f"ready {mon.status}\n".encode())
             os.close(a.ready_fd)
         except OSError:
             pass
+    if not a.adopt:
+        mon.on_status(mon.status)
     mon.loop()
     mon.finish()
     return 0

@@ -96,8 +96,16 @@ def kill_and_wait(pid: int, started: int | None, *, term_timeout: float = 10.0,
     return wait_gone(pid, started, kill_timeout, alive)
 
 
+def _child_env(env: dict | None) -> dict | None:
+    """What a long-lived child inherits: never the test kill points (faults.py)."""
+    base = os.environ if env is None else env
+    if "VIRTCTL_KILL_AT" not in base:
+        return env
+    return {k: v for k, v in base.items() if k != "VIRTCTL_KILL_AT"}
+
+
 def spawn_detached(argv: list[str], log_path: str, *, pass_fds: tuple[int, ...] = (),
-                   env: dict | None = None) -> subprocess.Popen:
+                   env: dict | None = None, stdin=subprocess.DEVNULL) -> subprocess.Popen:
     """Start ``argv`` in its own session, stdin from /dev/null, stdout and stderr
     appended to ``log_path``; it outlives us (re-parented to init or a subreaper).
 
@@ -106,11 +114,62 @@ def spawn_detached(argv: list[str], log_path: str, *, pass_fds: tuple[int, ...] 
     of the installed package."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
+        return subprocess.Popen(argv, stdin=stdin, stdout=fd, stderr=fd,
                                 start_new_session=True, close_fds=True, pass_fds=pass_fds,
-                                env=env, cwd="/")
+                                env=_child_env(env), cwd="/")
     finally:
         os.close(fd)
+
+
+# The gate: a shell that waits for "go" on its stdin (a pipe only we hold),
+# then becomes argv (same pid, same start time) with stdin from /dev/null.
+# If we die first, the pipe closes, read fails, and the program never runs.
+_GATE = 'IFS= read -r go && [ "$go" = go ] && exec "$@" </dev/null; exit 125'
+
+
+class Gated:
+    """A process spawned behind a gate (:func:`spawn_gated`)."""
+
+    def __init__(self, proc: subprocess.Popen, gate_fd: int):
+        self.proc, self._fd = proc, gate_fd
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def open(self) -> None:
+        """Let the program run (after its pid is on disk)."""
+        fd, self._fd = self._fd, None
+        try:
+            os.write(fd, b"go\n")
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Never let it run (if it was not let run yet)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+def gate_argv(argv: list[str]) -> list[str]:
+    """``argv`` behind the gate: run by a shell once "go" arrives on its stdin."""
+    return ["/bin/sh", "-c", _GATE, "virtctl-gate", *argv]
+
+
+def spawn_gated(argv: list[str], log_path: str) -> Gated:
+    """Spawn ``argv`` detached (as :func:`spawn_detached`) but held at a gate
+    until :meth:`Gated.open`: the caller records the pid and start time first,
+    so whatever kills the caller, no process runs that the record does not name."""
+    r, w = os.pipe()
+    try:
+        proc = spawn_detached(gate_argv(argv), log_path, stdin=r)
+    except BaseException:
+        os.close(w)
+        raise
+    finally:
+        os.close(r)
+    return Gated(proc, w)
 
 
 def log_tail(path: str, limit: int = 4000) -> str:

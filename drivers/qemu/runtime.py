@@ -2,22 +2,36 @@
 
 The runtime record (``<run>/domains/<uuid>/record.json``) is the truth about
 a run.  Its ``phase`` is ``starting`` from before QEMU is spawned until the
-start is committed, then ``running``.  A ``starting`` record found by anyone
-holding the domain lock is a start that died half-way: its QEMU (still
-frozen by ``-S``) is killed and the record removed, so a ``kill -9`` of
-virtctl at any point leaves either a running domain or a shut-off one with
-no stray QEMU.
+start is committed, then ``running``.  QEMU's pid is recorded before QEMU
+runs at all (launch.py holds it at a gate until then).  A ``starting``
+record found by anyone who can take the domain lock is a start that died
+half-way (the starter holds that lock throughout): its QEMU is killed and
+the record removed, by a command on the domain or by ``list`` (which
+try-locks), so a ``kill -9`` of virtctl at any point leaves either a running
+domain or a shut-off one with no stray QEMU.
 
 Fields: ``uuid run_id phase pid start_time id state reason persistent
-autodestroy paths actions monitor_pid monitor_start_time stopping
-fake_reboot emulator qemu_version started_at``.
+autodestroy owner paths actions monitor_pid monitor_start_time stopping
+save exit_reason fake_reboot emulator qemu_version started_at``.
 
 Liveness (RELIABILITY.md rule 6): QEMU's pid-file lock is held by the
 recorded pid, and that pid is not a zombie and started at the recorded
-start time.  A dead QEMU is cleaned up by whoever first holds the domain
-lock (the monitor, or any command), with the reason derived here:
-``destroyed`` if virtctl was killing it, ``shutdown`` if the monitor saw
-the guest power off, else ``crashed``.
+start time.  The monitor is alive when its recorded pid has its recorded
+start time.  :func:`sync` is the one place that looks, and under the domain
+lock (taken, or try-locked by readers) it repairs what a kill left:
+
+* a dead QEMU: runtime files removed, ``exit.json`` written with the
+  reason (``destroyed`` if virtctl was killing it or QMP ``quit`` was sent
+  by hand, ``saved``, ``shutdown`` if the guest powered off, else
+  ``crashed``); when even that cannot be written (a full disk) the record
+  stays, still saying what it was, and the next command tries again;
+* a save whose maker died (``save`` in the record): finished if the image
+  was committed (its inode is the one recorded), else undone (recover.py);
+* a dead monitor: a new one is started and what it missed is done from
+  QMP's status (recover.py);
+* a corrupt record: reported (``Probe.corrupt``) while QEMU holds its pid
+  file, so the domain stays visible and ``destroy`` can stop it; removed
+  once QEMU is dead.
 
 For commands built on the runtime (save, console, screenshot, monitor
 commands, stats), use::
@@ -40,12 +54,14 @@ from dataclasses import dataclass
 
 from virtctl.drivers.qemu import process
 from virtctl.drivers.qemu.locks import FileLock, pidfile_holder, try_lock
-from virtctl.drivers.qemu.state import CorruptState, StateRoot, read_bytes, read_json, unlink_quiet, write_json
-from virtctl.errors import OperationFailed, OperationInvalid, OperationTimeout
+from virtctl.drivers.qemu.state import (CorruptState, StateRoot, clean_stale, read_bytes, read_json, unlink_quiet,
+                                       write_json)
+from virtctl.errors import OperationFailed, OperationInvalid, OperationTimeout, SystemError_
 
 PHASE_STARTING = "starting"
 PHASE_RUNNING = "running"
 LOCK_TIMEOUT = 60.0  # a domain operation waits this long for another one to finish
+SAVE_FDNAME = "virtctl-migfd"  # the descriptor name a save hands QEMU (getfd), for a repair to close
 
 
 # --- records ---------------------------------------------------------------------------
@@ -86,11 +102,48 @@ def qemu_alive(state: StateRoot, uuid: str, rec: dict) -> bool:
     return process.is_running(pid, rec.get("start_time"))
 
 
-def exit_reason(state: StateRoot, uuid: str, rec: dict) -> str:
-    """Why the run of ``rec`` ended: destroyed, shutdown or crashed."""
-    if rec.get("stopping") == "destroy":
+def monitor_alive(rec: dict) -> bool:
+    pid = rec.get("monitor_pid")
+    return isinstance(pid, int) and pid > 0 and process.is_running(pid, rec.get("monitor_start_time"))
+
+
+def qemu_holder(state: StateRoot, uuid: str) -> int | None:
+    """The live process holding the domain's pid-file lock (its QEMU), if any."""
+    holder = pidfile_holder(state.pidfile(uuid))
+    if holder is None:
+        return None
+    if holder > 0 and not process.is_running(holder, None):
+        return None
+    return holder
+
+
+def save_committed(rec: dict) -> bool:
+    """The save recorded in ``rec`` has renamed its image into place."""
+    save = rec.get("save") or {}
+    if not save.get("ino"):
+        return False
+    try:
+        st = os.stat(save["path"])
+    except (OSError, KeyError, TypeError):
+        return False
+    return (st.st_dev, st.st_ino) == (save.get("dev"), save.get("ino"))
+
+
+def exit_reason(state: StateRoot, uuid: str, rec: dict, hint: str | None = None) -> str:
+    """Why the run of ``rec`` ended: destroyed, saved, shutdown or crashed.
+
+    In this order: what a command was doing (``stopping``, ``save``), an
+    explicit reason (the record's ``exit_reason``, or a ``virtctl:
+    exit-reason`` line of the event log), ``hint`` (what the monitor saw
+    itself), then what QEMU's events imply; else ``crashed``."""
+    stopping = rec.get("stopping")
+    if stopping == "destroy":
         return "destroyed"
-    reason = "crashed"
+    if stopping == "save" or rec.get("save"):
+        return "saved" if save_committed(rec) else "crashed"
+    if rec.get("exit_reason"):
+        return str(rec["exit_reason"])
+    explicit = derived = None
     try:
         data = read_bytes(state.events_file(uuid)) or b""
     except CorruptState:
@@ -103,11 +156,14 @@ def exit_reason(state: StateRoot, uuid: str, rec: dict) -> str:
         if not isinstance(ev, dict) or ev.get("run_id", rec.get("run_id")) != rec.get("run_id"):
             continue
         if ev.get("virtctl") == "exit-reason":
-            reason = str(ev.get("reason") or reason)
-        elif ev.get("event") == "SHUTDOWN" and (ev.get("data") or {}).get("guest") \
-                and (ev.get("data") or {}).get("reason") == "guest-shutdown":
-            reason = "shutdown"
-    return reason
+            explicit = str(ev.get("reason") or "crashed")
+        elif ev.get("event") == "SHUTDOWN" and not ev.get("virtctl-derived"):
+            data_ = ev.get("data") or {}
+            if data_.get("guest") and data_.get("reason") == "guest-shutdown":
+                derived = "shutdown"
+            elif data_.get("reason") == "host-qmp-quit":
+                derived = derived or "destroyed"  # QMP quit sent by hand (libvirt: destroyed)
+    return explicit or hint or derived or "crashed"
 
 
 def append_event(state: StateRoot, uuid: str, event: dict) -> None:
@@ -132,28 +188,60 @@ def kill_stray(state: StateRoot, uuid: str, rec: dict | None) -> None:
         st = process.start_time(holder)
         process.signal_process(holder, st, 9)
         process.wait_gone(holder, st, 10.0, lambda: pidfile_holder(state.pidfile(uuid)) == holder)
+    mon = (rec or {}).get("monitor_pid")
+    if isinstance(mon, int) and mon > 0:  # it leaves by itself once QEMU is gone; do not wait
+        process.signal_process(mon, (rec or {}).get("monitor_start_time"), 15)
 
 
-def cleanup(state: StateRoot, uuid: str, rec: dict | None, reason: str | None) -> None:
+def keep_console_logs(state: StateRoot, uuid: str) -> None:
+    """Move the run's console logs (``chardev/*.log``) to ``<run>/logs/<uuid>.<name>``:
+    the last run's console output outlives its runtime directory, as libvirt's logs do."""
+    chardev = os.path.join(state.sock_dir(uuid), "chardev")
+    try:
+        names = [n for n in os.listdir(chardev) if n.endswith(".log")]
+    except OSError:
+        return
+    for n in names:
+        src, dst = os.path.join(chardev, n), os.path.join(state.logs_dir, f"{uuid}.{n}")
+        try:
+            os.replace(src, dst)
+        except OSError:
+            try:  # another file system (the short socket directory in /tmp)
+                shutil.copyfile(src, dst, follow_symlinks=False)
+            except OSError:
+                unlink_quiet(dst, missing_ok_only=False)
+
+
+def cleanup(state: StateRoot, uuid: str, rec: dict | None, reason: str | None, *,
+            persistent: bool | None = None) -> None:
     """Remove a finished run's files (caller holds the domain lock, QEMU is dead).
 
     Writes ``exit.json`` with ``reason`` for a persistent domain; a transient
-    domain's runtime directory (its only definition) goes entirely."""
+    domain's runtime directory (its only definition) goes entirely.  The
+    record goes last: killed half-way, the next command finds it and finishes.
+    SYSTEM_ERROR (nothing removed) when ``exit.json`` cannot be written."""
     rundir = state.run_dir(uuid)
-    persistent = bool(rec.get("persistent", True)) if rec else True
-    if rec is not None and reason is not None and persistent:
-        write_json(state.exit_file(uuid), {"reason": reason, "run_id": rec.get("run_id"),
+    if persistent is None:
+        persistent = bool(rec.get("persistent", True)) if rec else True
+    if reason is not None and persistent:
+        write_json(state.exit_file(uuid), {"reason": reason, "run_id": (rec or {}).get("run_id"),
                                            "time": time.time()})
-    for name in ("record.json", "live.xml", "qemu.pid", "events.jsonl"):
-        unlink_quiet(os.path.join(rundir, name))
+    keep_console_logs(state, uuid)
     shutil.rmtree(state.sock_dir(uuid), ignore_errors=True)
     if state.sock != state.run_domains:
         try:
             os.rmdir(state.sock)  # the short /tmp directory goes with its last domain
         except OSError:
             pass
+    tmp = ((rec or {}).get("save") or {}).get("tmp")
+    if isinstance(tmp, str) and os.path.basename(tmp).startswith("."):
+        unlink_quiet(tmp, missing_ok_only=False)  # the temp file of a save that never finished
     if not persistent:
+        unlink_quiet(os.path.join(rundir, "record.json"), missing_ok_only=False)
         shutil.rmtree(rundir, ignore_errors=True)
+        return
+    for name in ("live.xml", "qemu.pid", "events.jsonl", ".spare", "record.json"):
+        unlink_quiet(os.path.join(rundir, name), missing_ok_only=False)
 
 
 @dataclass
@@ -163,43 +251,101 @@ class Probe:
     record: dict | None  # the committed, live run (None when not running)
     last_exit: dict | None  # why the last run ended (when not running)
     transient_gone: bool = False  # a transient domain that has ended: it no longer exists
+    corrupt: str | None = None  # the record cannot be read (why); QEMU may run on
+    holder: int | None = None  # with ``corrupt``: the live QEMU holding the pid file
 
     @property
     def alive(self) -> bool:
         return self.record is not None
 
 
-def sync(state: StateRoot, uuid: str, *, locked: bool) -> Probe:
-    """Look at the domain's runtime; clean up a dead run.
-
-    ``locked``: the caller holds the domain lock (then stray QEMUs of
-    half-done starts are killed too).  Without it the cleanup is done only
-    if the lock is free right now; the answer is the same either way."""
-    rec = read_record(state, uuid)
-    if rec is None:
-        return Probe(None, last_exit(state, uuid))
-    if rec.get("phase") != PHASE_RUNNING:
-        if locked:
-            kill_stray(state, uuid, rec)
-            cleanup(state, uuid, rec, None)
-        return Probe(None, last_exit(state, uuid), transient_gone=not rec.get("persistent", True))
-    if qemu_alive(state, uuid, rec):
-        return Probe(rec, None)
-    reason = exit_reason(state, uuid, rec)
+def _ended(state: StateRoot, uuid: str, rec: dict, reason: str | None, *, locked: bool) -> Probe:
+    """A run whose QEMU is dead: clean up if we hold the lock (a failed write
+    leaves the record to say what happened) and report it shut off."""
     if locked:
-        cleanup(state, uuid, rec, reason)
-    else:
+        try:
+            cleanup(state, uuid, rec, reason)
+        except (SystemError_, OSError):
+            pass  # e.g. no space for exit.json: the record stays, the next look retries
+    return Probe(None, {"reason": reason, "run_id": rec.get("run_id")} if reason else last_exit(state, uuid),
+                 transient_gone=not rec.get("persistent", True))
+
+
+def _needs_repair(state: StateRoot, uuid: str, rec: dict) -> bool:
+    return (rec.get("phase") != PHASE_RUNNING or not qemu_alive(state, uuid, rec)
+            or bool(rec.get("save")) or not monitor_alive(rec))
+
+
+def sync(state: StateRoot, uuid: str, *, locked: bool, adopt: bool = True) -> Probe:
+    """Look at the domain's runtime; repair what a dead process left (see the
+    module docstring).
+
+    ``locked``: the caller holds the domain lock.  Without it the repair is
+    done only if the lock is free right now (a busy lock means an operation
+    is under way: the run is reported as it is).  ``adopt=False``: do not
+    start a new monitor for a run whose monitor died (the caller is about to
+    end the run)."""
+    try:
+        rec = read_record(state, uuid)
+    except CorruptState as exc:
+        return _corrupt(state, uuid, str(exc), locked=locked)
+    if not locked:
+        if rec is None or not _needs_repair(state, uuid, rec):
+            return Probe(rec, None) if rec is not None else Probe(None, last_exit(state, uuid))
         lock = try_lock(state.domain_lock(uuid))
         if lock is not None:
             try:
-                again = read_record(state, uuid)
-                if again is not None and again.get("run_id") == rec.get("run_id") \
-                        and not qemu_alive(state, uuid, again):
-                    cleanup(state, uuid, again, reason)
+                return sync(state, uuid, locked=True, adopt=adopt)
             finally:
                 lock.release()
-    return Probe(None, {"reason": reason, "run_id": rec.get("run_id")},
-                 transient_gone=not rec.get("persistent", True))
+        if rec.get("phase") != PHASE_RUNNING:  # a start under way
+            return Probe(None, last_exit(state, uuid), transient_gone=not rec.get("persistent", True))
+        if not qemu_alive(state, uuid, rec):
+            return _ended(state, uuid, rec, exit_reason(state, uuid, rec), locked=False)
+        return Probe(rec, None)
+    clean_stale(state.run_dir(uuid))
+    clean_stale(state.config_dir(uuid))  # .domain.xml.*.tmp, .managed.save.*.part: their writers hold this lock
+    if rec is None:
+        return Probe(None, last_exit(state, uuid))
+    if rec.get("phase") != PHASE_RUNNING:
+        kill_stray(state, uuid, rec)
+        return _ended(state, uuid, rec, None, locked=True)
+    if not qemu_alive(state, uuid, rec):
+        return _ended(state, uuid, rec, exit_reason(state, uuid, rec), locked=True)
+    if rec.get("save") or (adopt and not monitor_alive(rec)):
+        from virtctl.drivers.qemu import recover
+
+        if rec.get("save"):
+            rec = recover.finish_save(state, uuid, rec)
+        if rec is not None and adopt and not monitor_alive(rec):
+            rec = recover.adopt(state, uuid, rec)
+        if rec is None:
+            return Probe(None, last_exit(state, uuid), transient_gone=not persistent_of(state, uuid))
+    return Probe(rec, None)
+
+
+def persistent_of(state: StateRoot, uuid: str) -> bool:
+    return os.path.exists(state.domain_xml(uuid))
+
+
+def _corrupt(state: StateRoot, uuid: str, why: str, *, locked: bool) -> Probe:
+    """An unreadable record: report it while QEMU lives, remove it once QEMU is dead."""
+    holder = qemu_holder(state, uuid)
+    if holder is not None:
+        return Probe(None, None, corrupt=why, holder=holder)
+    lock = None if locked else try_lock(state.domain_lock(uuid))
+    if not locked and lock is None:
+        return Probe(None, None, corrupt=why)
+    try:
+        persistent = persistent_of(state, uuid)
+        try:
+            cleanup(state, uuid, None, None, persistent=persistent)
+        except (SystemError_, OSError):
+            return Probe(None, None, corrupt=why)
+        return Probe(None, last_exit(state, uuid), transient_gone=not persistent)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 # --- QMP for commands -------------------------------------------------------------------
@@ -264,12 +410,16 @@ def domain_lock(state: StateRoot, uuid: str, timeout: float | None = LOCK_TIMEOU
 
 
 @contextlib.contextmanager
-def running_domain(state: StateRoot, uuid: str, *, lock_timeout: float | None = LOCK_TIMEOUT):
+def running_domain(state: StateRoot, uuid: str, *, lock_timeout: float | None = LOCK_TIMEOUT,
+                   adopt: bool = True):
     """Hold the domain lock and yield a :class:`RunningDomain`; OPERATION_INVALID
     ("domain is not running") if it is not.  A dead run is cleaned up first."""
     lock = domain_lock(state, uuid, lock_timeout)
     try:
-        probe = sync(state, uuid, locked=True)
+        probe = sync(state, uuid, locked=True, adopt=adopt)
+        if probe.corrupt:
+            raise OperationFailed(f"the state of domain {uuid} is corrupt: {probe.corrupt} "
+                                  "(destroy or undefine it)")
         if probe.transient_gone:
             from virtctl.errors import NoDomain
 

@@ -3,20 +3,27 @@
 Saving (RELIABILITY.md rule 9), all under the domain lock:
 
 1. a temp file is created beside the target (``.NAME.<hex>.part``, O_EXCL,
-   0600) *before* the guest is touched: an unwritable place fails at once
-   with the domain untouched;
+   0600; its name is put in the record first) *before* the guest is
+   touched: an unwritable place fails at once with the domain untouched;
 2. the header (virtctl/savefile.py: magic, the live domain XML, whether to
    run on restore) is written, the guest is stopped (``stop``);
 3. the descriptor is handed to QEMU with ``getfd`` (SCM_RIGHTS) and
    ``migrate uri=fd:NAME``; never ``exec:`` (the sandbox forbids it anyway);
 4. ``migrate`` returns at once: ``query-migrate`` is polled until
    ``completed`` or ``failed`` (progress = the shared file offset);
-5. success: fsync, rename over the target, fsync the directory; the exit
-   reason ``saved`` is logged for the monitor, QEMU is told to ``quit`` and
+5. success: the record is marked (``stopping: save``, the temp file's
+   device and inode), then fsync, rename over the target, fsync the
+   directory: the rename is the commit point.  QEMU is told to ``quit`` and
    the run is cleaned up here (domain shut off, reason saved; a transient
    domain is gone);
    failure: the temp file is removed, QEMU resumed (``running (save
    canceled)``) if it was running, and the error quotes QEMU's.
+
+The record holds the save (``save``: target, temp file, whether the guest
+was running) from step 1 on, so a ``kill -9`` anywhere is repaired by the
+next command (recover.finish_save): an image that was renamed into place
+ends the run (the guest never runs again beside it); otherwise the save is
+undone.  A temp file a kill left is removed then too.
 
 Restoring starts QEMU with the same argv plus ``-incoming defer``, passes the
 image's descriptor (positioned after the header) with ``getfd`` and runs
@@ -25,8 +32,12 @@ unless paused: ``running (restored)``.  The restored domain runs the saved
 definition (validated like ``define``); a domain not defined is transient.
 
 Managed save: the image is ``<config>/domains/<uuid>/managed.save``; ``start``
-resumes from it (and removes it), ``start --force-boot`` discards it,
-``undefine`` refuses while it exists unless ``--managed-save``.
+resumes from it, ``start --force-boot`` discards it, ``undefine`` refuses
+while it exists unless ``--managed-save``, ``domrename`` refuses while it
+exists (as libvirt: the image holds the old name).  ``start`` removes the
+image (and fsyncs its directory) once QEMU has loaded it and before the
+guest runs (``cont``): killed after that, the domain is shut off and the
+image gone, never restored a second time against a disk that moved on.
 
 ``bypass_cache``: QEMU cannot write through O_DIRECT descriptors, so the
 page cache is dropped for the image afterwards (POSIX_FADV_DONTNEED).
@@ -39,10 +50,11 @@ import time
 from virtctl import savefile
 from virtctl.drivers.qemu import launch, process
 from virtctl.drivers.qemu import runtime as rt
+from virtctl.drivers.qemu.faults import killpoint
 from virtctl.drivers.qemu.state import fsync_dir, unlink_quiet
 from virtctl.errors import InvalidArg, OperationFailed, OperationInvalid, VirtError
 
-FDNAME = "virtctl-migfd"
+FDNAME = rt.SAVE_FDNAME
 MANAGED_SAVE = "managed.save"
 STALL_TIMEOUT = 300.0  # a save whose file offset does not move for this long is failed
 POLL = 0.05
@@ -120,12 +132,12 @@ class QemuSaveMixin:
             return False
         try:
             self._restore_locked(path, uuid, persistent=True, paused=paused or None,
-                                 autodestroy=autodestroy, expect_uuid=uuid)
+                                 autodestroy=autodestroy, expect_uuid=uuid, name=v.config.name,
+                                 consume=True)
         except VirtError as exc:
-            raise VirtError(f"{exc.message} (the managed save image is kept; 'start --force-boot' "
-                            "boots afresh and discards it)", code=exc.code, detail=exc.detail) from None
-        unlink_quiet(path)
-        fsync_dir(os.path.dirname(path))
+            kept = ("the managed save image is kept; 'start --force-boot' boots afresh and discards it"
+                    if os.path.exists(path) else "the managed save image was loaded and is gone")
+            raise VirtError(f"{exc.message} ({kept})", code=exc.code, detail=exc.detail) from None
         return True
 
     # --- save ---------------------------------------------------------------------------------
@@ -166,9 +178,22 @@ class QemuSaveMixin:
         was_running = rec.get("state") == "running"
         run_after = was_running if paused is None else not paused
         header = savefile.Header("qemu", _strip_live(live_def), run_after)
-        fd, tmp = savefile.create_temp(path)  # fails before the guest is touched
+        # the temp file is named in the record before it exists: killed at any point,
+        # the next command finds it and removes it (recover.finish_save)
+        tmp = savefile.temp_name(path)
+        run.update(save={"path": os.path.abspath(path), "tmp": tmp, "was_running": was_running,
+                         "was_reason": rec.get("reason")})
+        try:
+            fd, tmp = savefile.create_temp(path, tmp)  # fails before the guest is touched
+        except BaseException:
+            try:
+                run.update(save=None)
+            except (VirtError, OSError):
+                pass  # the next command undoes it
+            raise
         committed = False
         try:
+            killpoint("save:temp")
             try:
                 base = savefile.write_header(fd, header)
             except OSError as exc:
@@ -180,6 +205,7 @@ class QemuSaveMixin:
                         q.command("stop")
                         stopped = True
                         run.update(state="paused", reason="saving")
+                        killpoint("save:stopped")
                     try:  # QEMU's default 32 MiB/s cap is for live migration, not for saving
                         q.command("migrate-set-parameters", {"max-bandwidth": 1 << 40})
                     except QMPError:
@@ -195,20 +221,36 @@ class QemuSaveMixin:
                             pass
                         raise OperationFailed(f"operation failed: saving domain to '{path}' failed: {desc}",
                                               detail={"path": path})
+                    killpoint("save:migrated")
+                    st = os.fstat(fd)  # the inode the rename puts in place: how a repair knows it happened
+                    run.update(stopping="save", save={**run.record["save"], "dev": st.st_dev, "ino": st.st_ino})
+                    killpoint("save:marked")
                     savefile.commit(fd, tmp, path)
                     committed = True
+                    killpoint("save:committed")
                     _drop_cache(fd, bypass_cache)
                 except BaseException:
+                    if committed:  # the image is in place: the run must end, whatever happened
+                        try:
+                            self._quit_saved(run, q)
+                        except BaseException:  # noqa: BLE001 - the next command finishes it
+                            pass
+                        raise
                     try:
                         q.command("closefd", {"fdname": FDNAME})
                     except (QMPError, OSError):
                         pass
+                    undo = {"save": None, "stopping": None}
                     if stopped:
                         try:
                             q.command("cont")
-                            run.update(state="running", reason="save canceled")
+                            undo.update(state="running", reason="save canceled")
                         except (QMPError, OSError):
                             pass
+                    try:
+                        run.update(**undo)
+                    except (VirtError, OSError):
+                        pass
                     raise
                 self._quit_saved(run, q)
         except BaseException as exc:
@@ -226,8 +268,6 @@ class QemuSaveMixin:
         from virtctl.drivers.qemu.qmp import QMPError
 
         uuid, rec = run.uuid, run.record
-        rt.append_event(self.state, uuid, {"run_id": rec.get("run_id"), "virtctl": "exit-reason",
-                                           "reason": "saved"})
         try:
             q.command("quit")
         except (QMPError, OSError):
@@ -238,9 +278,13 @@ class QemuSaveMixin:
         def holds() -> bool:
             return pidfile_holder(pidfile) == pid
 
+        killpoint("save:quit")
         if not process.wait_gone(pid, started, 30.0, holds):
             process.kill_and_wait(pid, started, term_timeout=5.0, kill_timeout=15.0, alive=holds)
-        rt.cleanup(self.state, uuid, rec, "saved")
+        try:
+            rt.cleanup(self.state, uuid, rec, "saved")
+        except (VirtError, OSError):
+            pass  # the record (committed save) stays: the next command reports it saved and retries
 
     # --- restore --------------------------------------------------------------------------------
     def restore(self, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
@@ -254,7 +298,13 @@ class QemuSaveMixin:
 
     def _restore_locked(self, path: str, uuid: str, *, persistent: bool, paused: bool | None,
                         autodestroy: bool, bypass_cache: bool = False, progress=None,
-                        expect_uuid: str | None = None) -> None:
+                        expect_uuid: str | None = None, name: str | None = None,
+                        consume: bool = False) -> None:
+        """Start ``uuid`` from the image at ``path`` (caller holds the domain lock).
+
+        ``name``: run under this name (a managed save runs as the domain is
+        named now).  ``consume``: remove the image once QEMU has loaded it,
+        before the guest runs (managed save)."""
         from virtctl.drivers.qemu.qmp import QMPError
 
         fd = savefile.open_image(path)
@@ -265,6 +315,8 @@ class QemuSaveMixin:
             definition = self._prepare(header.xml, f"{path} (saved domain XML)")
             if expect_uuid is not None and definition.uuid != expect_uuid:
                 raise InvalidArg(f"'{path}' holds domain {definition.uuid}, not {expect_uuid}")
+            if name is not None:
+                definition.name = name
             base, total = header.payload_offset, os.fstat(fd).st_size - header.payload_offset
             start_paused = (not header.running) if paused is None else paused
             log_path = self.state.qemu_log(uuid)
@@ -281,6 +333,11 @@ class QemuSaveMixin:
                 if info.get("status") != "completed":
                     raise OperationFailed(f"operation failed: restoring from '{path}' failed: "
                                           f"{info.get('error-desc') or info.get('status')}", detail={"path": path})
+                killpoint("restore:loaded")
+                if consume:  # before the guest can run: never restored twice
+                    unlink_quiet(path)
+                    fsync_dir(os.path.dirname(path))
+                    killpoint("restore:invalidated")
                 if not start_paused:
                     rec["reason"] = "restored"
                 self._decorate(live_def, rec, q)

@@ -13,6 +13,8 @@ directory is refused)::
 
     <config>/domains/<uuid>/domain.xml     the persistent definition
     <config>/domains/<uuid>/autostart      marker: start at boot (--all-autostart)
+    <config>/domains/<uuid>/name           the name again (keeps it reserved if domain.xml rots)
+    <config>/domains/<uuid>/managed.save   managed save image (save.py)
     <run>/locks/global.lock                name/UUID uniqueness (see locks.py)
     <run>/locks/<uuid>.lock                one domain's lock
     <run>/next-id                          domain-id counter
@@ -21,9 +23,22 @@ directory is refused)::
     <run>/domains/<uuid>/qemu.pid          QEMU's -pidfile (its lock = QEMU alive)
     <run>/domains/<uuid>/events.jsonl      QMP events the monitor saw (this run)
     <run>/domains/<uuid>/exit.json         why the last run ended
+    <run>/domains/<uuid>/.spare            space reserved for state writes on a full disk
     <run>/logs/<uuid>.qemu.log             QEMU's stdout/stderr (kept)
     <run>/logs/<uuid>.monitor.log          the monitor's log (kept)
+    <run>/logs/<uuid>.serial0.log ...      the last run's console logs (kept)
     <sock>/<uuid>/{qmp,qmp-monitor,vnc}.sock, <sock>/<uuid>/chardev/
+
+A full disk: every running domain's runtime directory holds ``.spare``, a
+file of :data:`SPARE_SIZE` real bytes.  When a state write fails for want
+of space, :func:`atomic_write` renames the spare to its temp file, writes
+into the bytes it already owns, and renames it over the target (still
+atomic); the spare is refilled from what the replaced file freed.  So
+destroy, suspend, resume and shutdown are recorded with no space left.
+
+Temp files (``.NAME.<hex>.tmp``, ``.NAME.<hex>.part``, ``.trash-*``) left by
+a kill are removed by :func:`clean_stale` when the lock that guards their
+directory is held (nobody else can be writing them then).
 
 Unix socket paths must stay under 108 bytes: ``<sock>`` is ``<run>/domains``
 when that is short enough, else ``/tmp/virtctl-<uid>-<hash of run dir>``
@@ -51,6 +66,13 @@ MAX_STATE_FILE = 10 * 1024 * 1024  # the XML limit: all we write must read back
 SUN_PATH_MAX = 107  # bytes of a unix socket path, without the NUL
 # <sock>/<uuid>/chardev/<name>: leave this much for the longest socket file name
 _SOCK_NAME_ROOM = 1 + 36 + len("/chardev/") + 40
+SPARE = ".spare"
+SPARE_SIZE = 32 * 1024  # a record is ~2 KiB: room for it even after a refill came up short
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+# URI parameters: the driver's own (confine.py: who QEMU runs as; backing.py:
+# whether images may name backing files the definition does not)
+DRIVER_PARAMS = frozenset({"confine", "qemu_user", "backing"})
+EMBED_PARAMS = frozenset({"root"}) | DRIVER_PARAMS
 
 
 class CorruptState(Exception):
@@ -98,7 +120,8 @@ def atomic_write(path: str, data: bytes | str, *, mode: int = 0o600, sync: bool 
     """Replace ``path`` with ``data`` so a reader (or a crash) sees old or new, never half.
 
     Temp file in the same directory (O_EXCL|O_NOFOLLOW), write, fsync, rename,
-    fsync the directory.  The temp file is removed on any failure.
+    fsync the directory.  The temp file is removed on any failure.  Out of
+    space, the directory's spare file is used instead (module docstring).
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -110,35 +133,141 @@ def atomic_write(path: str, data: bytes | str, *, mode: int = 0o600, sync: bool 
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     except OSError as exc:
+        if exc.errno in _NO_SPACE and _write_via_spare(path, data, sync):
+            return
         raise SystemError_(f"cannot write '{path}': {exc.strerror}") from None
     try:
         try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            _write_all(fd, data)
             if sync:
                 os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        unlink_quiet(tmp, missing_ok_only=False)
+        if exc.errno in _NO_SPACE and _write_via_spare(path, data, sync):
+            return
         raise SystemError_(f"cannot write '{path}': {exc.strerror}") from None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        unlink_quiet(tmp, missing_ok_only=False)
         raise
     if sync:
         try:
             fsync_dir(d)
         except OSError:
             pass
+
+
+def _write_all(fd: int, data: bytes, offset: int | None = None) -> None:
+    view, pos = memoryview(data), offset
+    while view:
+        n = os.write(fd, view) if pos is None else os.pwrite(fd, view, pos)
+        view = view[n:]
+        if pos is not None:
+            pos += n
+
+
+def _write_via_spare(path: str, data: bytes, sync: bool) -> bool:
+    """Write ``path`` atomically into the bytes of the directory's spare file."""
+    d, base = os.path.split(path)
+    spare = os.path.join(d, SPARE)
+    tmp = os.path.join(d, f".{base}.{secrets.token_hex(6)}.tmp")
+    try:
+        os.rename(spare, tmp)  # claim it: a rename needs no data blocks
+    except OSError:
+        return False
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            if os.fstat(fd).st_size < len(data):
+                raise OSError(errno.ENOSPC, "the spare file is too small")
+            _write_all(fd, data, 0)  # overwrites blocks the file already owns
+            os.ftruncate(fd, len(data))
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.rename(tmp, spare)  # give the spare back, whatever it holds now
+        except OSError:
+            unlink_quiet(tmp, missing_ok_only=False)
+        return False
+    if sync:
+        try:
+            fsync_dir(d)
+        except OSError:
+            pass
+    ensure_spare(d)  # from what the replaced file and the spare's tail freed
+    return True
+
+
+def ensure_spare(d: str, size: int = SPARE_SIZE) -> None:
+    """Give directory ``d`` a spare file of ``size`` real bytes (or as many as fit)."""
+    spare = os.path.join(d, SPARE)
+    try:
+        if os.lstat(spare).st_size >= size:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    tmp = os.path.join(d, f"{SPARE}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    written = 0
+    try:
+        zeros = bytes(4096)
+        while written < size:  # real writes: sparse or fallocated space may be reclaimed
+            try:
+                written += os.write(fd, zeros[:min(len(zeros), size - written)])
+            except OSError:
+                break
+    finally:
+        os.close(fd)
+    try:
+        if written and written >= _size_of(spare):
+            os.replace(tmp, spare)
+        else:
+            os.unlink(tmp)
+    except OSError:
+        unlink_quiet(tmp, missing_ok_only=False)
+
+
+def _size_of(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
+
+
+_STALE_SUFFIXES = (".tmp", ".part")
+
+
+def clean_stale(d: str, *, trash: bool = False) -> None:
+    """Remove temp files a killed writer left in ``d`` (``.NAME.<hex>.tmp``,
+    ``.NAME.<hex>.part``; with ``trash``, ``.trash-*`` directories too).
+
+    The caller holds the lock that every writer of ``d`` holds, so none of
+    them is live."""
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for n in names:
+        if not n.startswith("."):
+            continue
+        p = os.path.join(d, n)
+        if n.endswith(_STALE_SUFFIXES) and n.count(".") >= 2:
+            unlink_quiet(p, missing_ok_only=False)
+        elif trash and n.startswith(".trash-"):
+            import shutil
+
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def read_bytes(path: str, limit: int = MAX_STATE_FILE) -> bytes | None:
@@ -173,11 +302,15 @@ def write_json(path: str, obj: dict, *, sync: bool = True) -> None:
     atomic_write(path, json.dumps(obj, indent=1, sort_keys=True) + "\n", sync=sync)
 
 
-def unlink_quiet(path: str) -> None:
+def unlink_quiet(path: str, *, missing_ok_only: bool = True) -> None:
+    """Remove ``path`` if it exists; with ``missing_ok_only=False`` ignore every error."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
+    except OSError:
+        if missing_ok_only:
+            raise
 
 
 class StateRoot:
@@ -193,11 +326,19 @@ class StateRoot:
     @classmethod
     def for_uri(cls, path: str, query: dict[str, str]) -> "StateRoot":
         if path == "/embed":
+            _check_params(query, EMBED_PARAMS, "qemu:///embed")
             root = query.get("root")
             if not root or not os.path.isabs(root):
                 raise ConnectFailed("qemu:///embed needs an absolute directory: qemu:///embed?root=/DIR")
+            if "\0" in root:
+                raise ConnectFailed("qemu:///embed: the root directory contains a NUL byte")
             root = os.path.normpath(root)
+            if root in ("/", "//"):
+                raise ConnectFailed("qemu:///embed: the root directory must not be '/' "
+                                    "(give a directory of its own: qemu:///embed?root=/DIR)")
             return cls("embed", root, os.path.join(root, "run"))
+        if path in ("/system", "/session"):
+            _check_params(query, DRIVER_PARAMS, f"qemu://{path}")
         if path == "/system":
             return cls("system", "/var/lib/virtctl/qemu", "/run/virtctl/qemu")
         if path == "/session":
@@ -246,6 +387,9 @@ class StateRoot:
 
     def autostart_flag(self, uuid: str) -> str:
         return os.path.join(self.config_dir(uuid), "autostart")
+
+    def name_file(self, uuid: str) -> str:
+        return os.path.join(self.config_dir(uuid), "name")
 
     def defined_uuids(self) -> list[str]:
         return _uuid_entries(self.config_domains)
@@ -323,19 +467,47 @@ class StateRoot:
 
     # --- domain ids ------------------------------------------------------------------
     def next_domain_id(self) -> int:
-        """A new domain id: a counter file under its own (leaf) lock."""
+        """A new domain id: a counter file under its own (leaf) lock.
+
+        A counter that is missing, garbage or wrapping is rebuilt from the
+        ids in the runtime records, so two running domains never share one."""
         from virtctl.drivers.qemu.locks import FileLock
 
         with FileLock(self.id_counter + ".lock", what="domain id counter lock"):
+            clean_stale(self.run)  # .next-id.*.tmp of a killed writer
             try:
                 data = read_bytes(self.id_counter, 64)
-                n = int(data.decode().strip()) if data else 1
+                n = int(data.decode().strip()) if data else None
             except (CorruptState, ValueError, UnicodeDecodeError):
-                n = 1
-            if n < 1 or n >= 2**31 - 1:
-                n = 1
+                n = None
+            if n is None or n < 1 or n >= 2**31 - 1:
+                used = self._ids_in_use()
+                n = max(used, default=0) + 1
+                if n >= 2**31 - 1:
+                    n = 1
+                while n in used:
+                    n += 1
             atomic_write(self.id_counter, f"{n + 1}\n", sync=False)
             return n
+
+    def _ids_in_use(self) -> set[int]:
+        ids = set()
+        for uuid in self.runtime_uuids():
+            try:
+                rec = read_json(self.record_file(uuid))
+            except CorruptState:
+                continue
+            if rec and isinstance(rec.get("id"), int):
+                ids.add(rec["id"])
+        return ids
+
+
+def _check_params(query: dict[str, str], allowed: frozenset, what: str) -> None:
+    unknown = sorted(set(query) - allowed)
+    if unknown:
+        names = ", ".join(f"'{k}'" for k in unknown)
+        hint = f" (it takes only {', '.join(sorted(allowed))})" if allowed else " (it takes none)"
+        raise ConnectFailed(f"{what}: unknown URI parameter{'s' if len(unknown) > 1 else ''} {names}{hint}")
 
 
 def _checked(uuid: str) -> str:

@@ -4,14 +4,17 @@ lock and speaks QMP on the command socket (runtime.running_domain).
 
 * ``display``: ``query-vnc`` -> ``vnc://HOST:DISPLAY`` (virsh prints the
   display number, port - 5900) or ``vnc+unix:///path``;
-* ``screenshot``: QMP ``screendump`` into the domain's runtime directory
-  (QEMU writes it), then copied to the caller's file through a temp file;
+* ``screenshot``: QMP ``screendump`` into an unlinked file of ours handed
+  to QEMU with ``add-fd`` (``/dev/fdset/N``), then copied to the caller's
+  file through a temp file;
 * ``send_key``: keys translated to QEMU's qnum (virtctl/keycodes.py) and sent
   as ``{"type": "number"}``;
 * ``monitor_command``: a raw QMP JSON command, or HMP through
   ``human-monitor-command``;
 * ``memory_stats``: ``query-balloon`` + the balloon's ``guest-stats`` QOM
-  property (polling interval switched on at first use) + VmRSS of QEMU;
+  property (figures QEMU reports as 2^64-1 left out) + VmRSS of QEMU;
+  ``set_memory_stats_period``: QOM ``guest-stats-polling-interval`` and
+  ``<memballoon><stats period>``;
 * ``block_stats``: ``query-blockstats`` matched to disks by alias.
 """
 from __future__ import annotations
@@ -21,16 +24,23 @@ import os
 import secrets
 
 from virtctl.drivers.qemu import runtime as rt
-from virtctl.errors import InvalidArg, OperationFailed
+from virtctl.errors import InvalidArg, OperationFailed, OperationInvalid
 
 PPM_MIME = "image/x-portable-pixmap"
 BALLOON_QOM = "/machine/peripheral/balloon0"
-STATS_PERIOD = 5  # seconds, when nobody set one (libvirt's <stats period> default is 0 = off)
-# guest-stats name -> (virsh tag, divisor to KiB or 1 for counts)
+_UNAVAILABLE = 2**64 - 1  # how QEMU reports a guest figure the guest never gave
+# query-blockstats name -> virsh field, in virsh's order
+_BLOCK_STATS = (("rd_operations", "rd_req"), ("rd_bytes", "rd_bytes"), ("wr_operations", "wr_req"),
+                ("wr_bytes", "wr_bytes"), ("flush_operations", "flush_operations"),
+                ("rd_total_time_ns", "rd_total_times"), ("wr_total_time_ns", "wr_total_times"),
+                ("flush_total_time_ns", "flush_total_times"))
+# guest-stats name -> (virsh tag, divisor to KiB or 1 for counts), in virsh's order;
+# "last-update" sits beside "stats" in QEMU's reply, not in it
 _GUEST_STATS = (("stat-swap-in", "swap_in", 1024), ("stat-swap-out", "swap_out", 1024),
                 ("stat-major-faults", "major_fault", 1), ("stat-minor-faults", "minor_fault", 1),
                 ("stat-free-memory", "unused", 1024), ("stat-total-memory", "available", 1024),
-                ("stat-available-memory", "usable", 1024), ("stat-disk-caches", "disk_caches", 1024),
+                ("stat-available-memory", "usable", 1024), ("last-update", "last_update", 1),
+                ("stat-disk-caches", "disk_caches", 1024),
                 ("stat-htlb-pgalloc", "hugetlb_pgalloc", 1), ("stat-htlb-pgfail", "hugetlb_pgfail", 1))
 
 
@@ -46,11 +56,12 @@ def _rss_kib(pid: int) -> int | None:
 
 
 class QemuStatsMixin:
-    def _qmp_call(self, q, name: str, args: dict | None = None, what: str | None = None):
+    def _qmp_call(self, q, name: str, args: dict | None = None, what: str | None = None,
+                  fds: list[int] | None = None):
         from virtctl.drivers.qemu.qmp import QMPError
 
         try:
-            return q.command(name, args)
+            return q.command(name, args, fds=fds)
         except (QMPError, OSError) as exc:
             raise rt.qmp_error(exc, what or name) from None
 
@@ -78,21 +89,32 @@ class QemuStatsMixin:
         from virtctl import savefile
 
         with self._running(uuid) as run, run.qmp(timeout=30) as q:
-            tmp_in = os.path.join(run.chardev_dir, f"screendump-{secrets.token_hex(6)}.ppm")
-            args: dict = {"filename": tmp_in}
-            if screen:
-                args["head"] = screen
+            # QEMU writes into a descriptor we pass (add-fd): a confined QEMU can
+            # create no file of ours, and nothing is left behind by a kill
+            tmp = os.path.join(run.chardev_dir, f".screendump-{secrets.token_hex(6)}")
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fdset = None
             try:
+                os.unlink(tmp)
+                wfd = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)  # screendump opens O_WRONLY
+                try:
+                    fdset = self._qmp_call(q, "add-fd", {}, what="screenshot", fds=[wfd])["fdset-id"]
+                finally:
+                    os.close(wfd)
+                args: dict = {"filename": f"/dev/fdset/{fdset}"}
+                if screen:
+                    args["head"] = screen
                 self._qmp_call(q, "screendump", args, what="screenshot")
-                with open(tmp_in, "rb") as f:
-                    data = f.read()
+                data = os.pread(fd, os.fstat(fd).st_size, 0)
             except OSError as exc:
                 raise OperationFailed(f"screenshot: cannot read QEMU's screen dump: {exc.strerror}") from None
             finally:
-                try:
-                    os.unlink(tmp_in)
-                except OSError:
-                    pass
+                os.close(fd)
+                if fdset is not None:
+                    try:
+                        self._qmp_call(q, "remove-fd", {"fdset-id": fdset}, what="screenshot")
+                    except OperationFailed:
+                        pass
         savefile.write_file(path, data, mode=0o644)
         return PPM_MIME
 
@@ -110,7 +132,8 @@ class QemuStatsMixin:
         with self._running(uuid) as run, run.qmp() as q:
             self._qmp_call(q, "send-key", args, what="send-key")
 
-    def monitor_command(self, uuid: str, command: str, *, hmp: bool = False) -> str:
+    def monitor_command(self, uuid: str, command: str, *, hmp: bool = False,
+                        fds: list[int] | None = None) -> str:
         from virtctl.drivers.qemu.qmp import QMPCommandError, QMPError
 
         if hmp:
@@ -130,7 +153,7 @@ class QemuStatsMixin:
                 raise InvalidArg("invalid argument: the monitor connection is already negotiated")
         with self._running(uuid) as run, run.qmp(timeout=60) as q:
             try:
-                ret = q.command(name, args, timeout=60)
+                ret = q.command(name, args, timeout=60, fds=fds or None)
                 reply: dict = {"return": ret}
             except QMPCommandError as exc:
                 if hmp:
@@ -146,46 +169,72 @@ class QemuStatsMixin:
 
     # --- statistics -------------------------------------------------------------------------------
     def memory_stats(self, uuid: str) -> dict[str, int]:
+        """libvirt's QEMU driver: with a balloon, ``actual`` (query-balloon)
+        and the guest's figures (QOM ``guest-stats``, those it has filled in:
+        QEMU reports the others as 2^64-1 and they are left out); ``rss`` of
+        the QEMU process always.  The guest updates its figures only when a
+        period is set (``<stats period>`` or ``dommemstat --period``)."""
         from virtctl.drivers.qemu.qmp import QMPCommandError
+        from virtctl.xml import memballoon
 
-        with self._running(uuid) as run, run.qmp() as q:
+        with self._running(uuid) as run:
             live_def = self._live(uuid)
             out: dict[str, int] = {}
-            has_balloon = live_def is not None and any(
-                el.get("model", "virtio") != "none" for el in live_def.root.findall("devices/memballoon"))
-            try:
-                actual = q.command("query-balloon").get("actual")
-                out["actual"] = int(actual) // 1024
-            except QMPCommandError:  # no balloon device: the guest has all its memory
-                out["actual"] = live_def.memory_kib if live_def is not None else 0
-            except Exception as exc:  # noqa: BLE001
-                raise rt.qmp_error(exc, "dommemstat") from None
-            if has_balloon:
-                try:
-                    period = q.command("qom-get", {"path": BALLOON_QOM, "property": "guest-stats-polling-interval"})
-                    if not period:
-                        q.command("qom-set", {"path": BALLOON_QOM, "property": "guest-stats-polling-interval",
-                                              "value": STATS_PERIOD})
-                    gs = q.command("qom-get", {"path": BALLOON_QOM, "property": "guest-stats"}) or {}
-                except QMPCommandError:
-                    gs = {}
-                except Exception as exc:  # noqa: BLE001
-                    raise rt.qmp_error(exc, "dommemstat") from None
-                stats = gs.get("stats") or {}
+            if live_def is not None and memballoon.balloon(live_def) is not None:
+                with run.qmp() as q:
+                    try:
+                        actual = _available((q.command("query-balloon") or {}).get("actual"))
+                        if actual is not None:
+                            out["actual"] = actual // 1024
+                        gs = q.command("qom-get", {"path": BALLOON_QOM, "property": "guest-stats"}) or {}
+                    except QMPCommandError:  # no balloon in QEMU, no figures yet
+                        gs = {}
+                    except Exception as exc:  # noqa: BLE001
+                        raise rt.qmp_error(exc, "dommemstat") from None
+                figures = dict(gs.get("stats")) if isinstance(gs.get("stats"), dict) else {}
+                figures["last-update"] = gs.get("last-update")
                 for key, tag, div in _GUEST_STATS:
-                    v = stats.get(key)
-                    if isinstance(v, int) and v >= 0:
+                    v = _available(figures.get(key))
+                    if v is not None:
                         out[tag] = v // div
-                if isinstance(gs.get("last-update"), int) and gs["last-update"] > 0:
-                    out["last_update"] = gs["last-update"]
             rss = _rss_kib(run.record.get("pid") or 0)
             if rss is not None:
                 out["rss"] = rss
-        order = ["actual", "swap_in", "swap_out", "major_fault", "minor_fault", "unused", "available",
-                 "usable", "last_update", "disk_caches", "hugetlb_pgalloc", "hugetlb_pgfail", "rss"]
-        return {k: out[k] for k in order if k in out}
+        return out
+
+    def set_memory_stats_period(self, uuid: str, period: int, *, live: bool, config: bool) -> None:
+        """The live balloon's QOM ``guest-stats-polling-interval`` and/or the
+        persistent ``<memballoon><stats period>`` (which the next start puts
+        on QEMU's command line)."""
+        from virtctl.drivers.qemu.qmp import QMPError
+        from virtctl.xml import memballoon
+
+        with rt.domain_lock(self.state, uuid):
+            v = self._checked_view(uuid, locked=True)
+            do_live, do_config = self._targets(v, live, config)
+            if do_live and memballoon.balloon(v.live) is None:
+                raise OperationInvalid("Requested operation is not valid: Active domain doesn't have balloon device")
+            if do_config and memballoon.balloon(v.config) is None:
+                raise OperationInvalid(
+                    "Requested operation is not valid: Persistent domain doesn't have balloon device")
+            if do_live:
+                run = rt.RunningDomain(self.state, uuid, v.probe.record)
+                with run.qmp() as q:
+                    try:
+                        q.command("qom-set", {"path": BALLOON_QOM, "property": "guest-stats-polling-interval",
+                                              "value": period})
+                    except (QMPError, OSError) as exc:
+                        raise rt.qmp_error(exc, "unable to change balloon collection period") from None
+                memballoon.set_stats_period(v.live, period)
+                self._save_live(uuid, v.live)
+            if do_config:
+                memballoon.set_stats_period(v.config, period)
+                self._write_config(v.config)
 
     def block_stats(self, uuid: str, device: str | None = None) -> list[dict]:
+        """``query-blockstats`` matched to the disks by alias; a disk is named
+        by target or by source path.  The fields are libvirt's for QEMU (no
+        ``errs``: QEMU has no such counter)."""
         with self._running(uuid) as run, run.qmp() as q:
             live_def = self._live(uuid)
             stats = self._qmp_call(q, "query-blockstats", what="domblkstat") or []
@@ -197,8 +246,10 @@ class QemuStatsMixin:
             if device is not None and device not in (dev, path):
                 continue
             disks.append((dev, alias.get("name") if alias is not None else None))
+            if device is not None:
+                break
         if device is not None and not disks:
-            raise InvalidArg(f"invalid argument: invalid path: {device} not assigned to domain")
+            raise InvalidArg(f"invalid argument: invalid path: {device}")
         out = []
         for dev, alias in disks:
             s: dict = {}
@@ -207,12 +258,17 @@ class QemuStatsMixin:
                 if alias and (qdev == alias or qdev.startswith(f"/machine/peripheral/{alias}/")):
                     s = entry.get("stats") or {}
                     break
-            out.append({"device": dev, "rd_req": s.get("rd_operations", 0), "rd_bytes": s.get("rd_bytes", 0),
-                        "wr_req": s.get("wr_operations", 0), "wr_bytes": s.get("wr_bytes", 0),
-                        "flush_operations": s.get("flush_operations", 0),
-                        "rd_total_times": s.get("rd_total_time_ns", 0),
-                        "wr_total_times": s.get("wr_total_time_ns", 0),
-                        "flush_total_times": s.get("flush_total_time_ns", 0),
-                        "errs": s.get("failed_rd_operations", 0) + s.get("failed_wr_operations", 0)
-                        + s.get("failed_flush_operations", 0)})
+            row = {"device": dev}
+            for qkey, key in _BLOCK_STATS:
+                v = _available(s.get(qkey, 0))
+                if v is not None:
+                    row[key] = v
+            out.append(row)
         return out
+
+
+def _available(value) -> int | None:
+    """A figure QEMU really has: not -1 / 2^64-1 (QEMU's "not available")."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value == _UNAVAILABLE:
+        return None
+    return value

@@ -11,14 +11,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from virtctl.api.domain import SHUTDOWN_MODES
 from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_number
 from virtctl.drivers.base import DomainDriver
 from virtctl.drivers.test.extra import TestExtraMixin
-from virtctl.errors import InvalidArg, NoDomain, OperationFailed, OperationInvalid
+from virtctl.errors import InvalidArg, NoDomain, OperationFailed, OperationInvalid, unsupported_flags
 from virtctl.xml import xmlapi
 from virtctl.xml.domain import DomainDef, check_name, new_uuid
 
 TEST_ARCH = "i686"  # libvirt's test driver fills this arch, and so do we
+TEST_MAX_VCPUS = 32  # what libvirt's test driver says it supports
 
 
 @dataclass
@@ -39,6 +41,23 @@ class TestDomain:
 
 def _reason(state: DomainState, text: str) -> int:
     return reason_number(state, text)
+
+
+def _modes(mode) -> str:
+    """A shutdown/reboot mode as drivers get it (a comma list), also taking a sequence."""
+    if mode is None:
+        return ""
+    return mode if isinstance(mode, str) else ",".join(mode)
+
+
+def refuse_flags(command: str, function: str, *flags: tuple[bool, int, str]) -> None:
+    """Refuse, in libvirt's words, the options libvirt's test driver refuses:
+    ``flags`` are (given, libvirt's flag value, option) for what libvirt's
+    ``function`` does not take."""
+    given = [(value, option) for on, value, option in flags if on]
+    if given:
+        feature = " ".join([command, *(option for _, option in given)])
+        raise unsupported_flags("test", feature, sum(value for value, _ in given), function)
 
 
 class TestDomainDriver(TestExtraMixin, DomainDriver):
@@ -156,7 +175,9 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
     def get(self, uuid: str) -> DomainRecord:
         return self._record(uuid, self._get(uuid))
 
-    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False) -> str:
+    def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False,
+                update_cpu: bool = False, migratable: bool = False) -> str:
+        refuse_flags("dumpxml", "testDomainGetXMLDesc", (update_cpu, 0x4, "--update-cpu"))
         d = self._get(uuid)
         definition = self._normalized(d.config if inactive or d.id is None else self._live(d))
         if d.id is not None and not inactive:
@@ -164,6 +185,9 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
             root.set("id", str(d.id))
             return xmlapi.tostring(root)
         return definition.to_xml()
+
+    def guest_vcpu_count(self, uuid: str) -> VcpuCount:
+        raise unsupported_flags("test", "vcpucount --guest", 0x8, "testDomainGetVcpusFlags")
 
     def vcpu_count(self, uuid: str) -> VcpuCount:
         d = self._get(uuid)
@@ -187,6 +211,7 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
 
     def undefine(self, uuid: str, *, managed_save: bool = False, snapshots_metadata: bool = False,
                  nvram: bool = False) -> None:
+        refuse_flags("undefine", "testDomainUndefineFlags", (nvram, 0x4, "--nvram"))
         d = self._get(uuid)
         if not d.persistent:
             raise OperationInvalid("Requested operation is not valid: cannot undefine transient domain")
@@ -202,17 +227,19 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
 
     def rename(self, uuid: str, new_name: str) -> DomainRecord:
         d = self._get(uuid)
-        try:
-            check_name(new_name)
-        except Exception as exc:
-            raise InvalidArg(str(exc)) from None
         if d.id is not None:
             raise OperationInvalid("Requested operation is not valid: cannot rename active domain")
         if not d.persistent:
             raise OperationInvalid("Requested operation is not valid: cannot rename a transient domain")
+        if new_name == d.config.name:
+            raise OperationInvalid("Requested operation is not valid: Can't rename domain to itself")
         if self._names.get(new_name, uuid) != uuid:
             raise OperationInvalid(
                 f"Requested operation is not valid: domain with name '{new_name}' already exists")
+        try:
+            check_name(new_name)
+        except Exception as exc:
+            raise InvalidArg(str(exc)) from None
         del self._names[d.config.name]
         d.config.name = new_name
         self._names[new_name] = uuid
@@ -227,6 +254,8 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
     # --- lifecycle ----------------------------------------------------------------------
     def create_xml(self, xml: str, *, source: str = "<input>", paused: bool = False,
                    autodestroy: bool = False) -> DomainRecord:
+        # (paused is a deliberate extension: libvirt's test driver refuses it)
+        refuse_flags("create", "testDomainCreateXML", (autodestroy, 0x2, "--autodestroy"))
         definition = self._prepare(xml, source)
         existing = self._check_unique(definition)
         if existing is not None:
@@ -245,6 +274,9 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
 
     def start(self, uuid: str, *, paused: bool = False, autodestroy: bool = False,
               bypass_cache: bool = False, force_boot: bool = False) -> None:
+        # (paused is a deliberate extension: libvirt's test driver refuses it)
+        refuse_flags("start", "testDomainCreateWithFlags", (autodestroy, 0x2, "--autodestroy"),
+                     (bypass_cache, 0x4, "--bypass-cache"))
         d = self._get(uuid)
         if d.id is not None:
             raise OperationInvalid("Requested operation is not valid: domain is already running")
@@ -263,6 +295,10 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
 
     def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
+        # libvirt's test driver takes no mode at all; wait/timeout are ours (met at once)
+        modes = _modes(mode).split(",")
+        bits = sum(1 << i for i, m in enumerate(SHUTDOWN_MODES) if m in modes)  # acpi = 0x1, agent = 0x2, ...
+        refuse_flags("shutdown", "testDomainShutdownFlags", (bits != 0, bits, f"--mode {_modes(mode)}"))
         d = self._get(uuid)
         if d.state not in (DomainState.RUNNING, DomainState.BLOCKED, DomainState.PAUSED,
                            DomainState.SHUTDOWN):
@@ -298,23 +334,31 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
         d.state, d.reason = DomainState.RUNNING, _reason(DomainState.RUNNING, "unpaused")
 
     # --- resources ------------------------------------------------------------------------
-    def _targets(self, d: TestDomain, live: bool, config: bool) -> list[DomainDef]:
-        """The definitions a --live/--config/--current change applies to."""
+    def _defs(self, d: TestDomain, live: bool, config: bool) -> tuple[DomainDef | None, DomainDef | None]:
+        """(live, persistent) definitions a --live/--config/--current change
+        applies to (None where it does not), with libvirt's refusals."""
         if not live and not config:  # --current
             live, config = d.id is not None, d.id is None
         if live and d.id is None:
             raise OperationInvalid("Requested operation is not valid: domain is not running")
         if config and not d.persistent:
-            raise OperationInvalid("Requested operation is not valid: cannot change persistent config of a transient domain")
-        out = []
+            raise OperationInvalid(
+                "Requested operation is not valid: transient domains do not have any persistent config")
         self._live(d)
-        if live:
-            out.append(d.live)
-        if config:
-            out.append(d.config)
-        return out
+        return (d.live if live else None), (d.config if config else None)
+
+    def _targets(self, d: TestDomain, live: bool, config: bool) -> list[DomainDef]:
+        return [t for t in self._defs(d, live, config) if t is not None]
+
+    @staticmethod
+    def _one_of_live_config(live: bool, config: bool) -> None:
+        # libvirt's test driver takes either for memory, never both (its QEMU driver takes both)
+        if live and config:
+            raise InvalidArg("Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
+                             detail={"driver": "test", "flags": ["live", "config"]})
 
     def set_memory(self, uuid: str, kib: int, *, live: bool, config: bool) -> None:
+        self._one_of_live_config(live, config)
         d = self._get(uuid)
         targets = self._targets(d, live, config)
         for t in targets:
@@ -324,6 +368,7 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
             t.memory_kib = kib
 
     def set_max_memory(self, uuid: str, kib: int, *, live: bool, config: bool) -> None:
+        self._one_of_live_config(live, config)
         d = self._get(uuid)
         if live or (not config and d.id is not None):
             raise OperationInvalid(
@@ -335,18 +380,24 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
 
     def set_vcpus(self, uuid: str, count: int, *, live: bool, config: bool, maximum: bool = False,
                   guest: bool = False, hotpluggable: bool = False) -> None:
+        refuse_flags("setvcpus", "testDomainSetVcpusFlags", (guest, 0x8, "--guest"),
+                     (hotpluggable, 0x10, "--hotpluggable"))
+        if count > TEST_MAX_VCPUS:
+            raise InvalidArg("invalid argument: requested cpu amount exceeds maximum supported amount "
+                             f"({count} > {TEST_MAX_VCPUS})")
         d = self._get(uuid)
-        if guest:
-            from virtctl.errors import not_supported
-
-            raise not_supported("test", "domain.set_vcpus(guest=True)")
-        if maximum and (live or (not config and d.id is not None)):
+        if maximum and not config and (live or d.id is not None):
             raise OperationInvalid(
                 "Requested operation is not valid: cannot change the maximum vCPU count of a running domain")
-        targets = self._targets(d, live, config if not maximum else True)
-        for t in targets:
-            if not maximum and count > t.max_vcpus:
-                raise InvalidArg(
-                    f"invalid argument: requested vcpus is greater than max allowable vcpus for the domain: {count} > {t.max_vcpus}")
-        for t in targets:
-            t.set_vcpus(count, maximum=maximum)
+        live_def, config_def = self._defs(d, live, config or maximum)
+        # as libvirt's: the maximum is the persistent definition's; a live
+        # definition changed with it gets the count as its current one
+        if live_def is not None and count > live_def.max_vcpus:
+            raise InvalidArg(f"invalid argument: requested cpu amount exceeds maximum ({count} > {live_def.max_vcpus})")
+        if config_def is not None and not maximum and count > config_def.max_vcpus:
+            raise InvalidArg(
+                f"invalid argument: requested cpu amount exceeds maximum ({count} > {config_def.max_vcpus})")
+        if live_def is not None:
+            live_def.set_vcpus(count)
+        if config_def is not None:
+            config_def.set_vcpus(count, maximum=maximum)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 
 from virtctl.api.types import DomainState
-from virtctl.errors import InvalidArg, OperationFailed, OperationInvalid
+from virtctl.errors import InvalidArg, NotSupported, OperationFailed, OperationInvalid
 from virtctl import savefile
 
 # A 2x1 black/white PPM: what the mock "screen" shows.
 _SCREEN = b"P6\n2 1\n255\n\x00\x00\x00\xff\xff\xff"
 PPM_MIME = "image/x-portable-pixmap"
+# The guest clock of libvirt's test domains (627319920 s), which it also
+# reports as the memory statistics' last update.
+_TEST_CLOCK = 627319920
 
 
 def _echo(sock) -> None:
@@ -31,6 +34,14 @@ def _echo(sock) -> None:
         sock.close()
 
 
+def _refuse_save_flags(command: str, function: str, paused: bool | None, bypass_cache: bool) -> None:
+    """libvirt's test driver saves and restores with no flag (managed save takes them all)."""
+    from virtctl.drivers.test.domains import refuse_flags
+
+    refuse_flags(command, function, (bypass_cache, 0x1, "--bypass-cache"), (paused is False, 0x2, "--running"),
+                 (paused is True, 0x4, "--paused"))
+
+
 class TestExtraMixin:
     # --- save / restore ------------------------------------------------------------------
     def _save_state(self, uuid: str, paused: bool | None):
@@ -41,6 +52,7 @@ class TestExtraMixin:
 
     def save(self, uuid: str, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
              progress=None) -> None:
+        _refuse_save_flags("save", "testDomainSaveFlags", paused, bypass_cache)
         d, running = self._save_state(uuid, paused)
         data = savefile.Header("test", self.get_xml(uuid, security_info=True), running).to_bytes()
         savefile.write_file(path, data)
@@ -53,6 +65,7 @@ class TestExtraMixin:
                 progress=None) -> str:
         from virtctl.drivers.test.domains import TestDomain, _reason
 
+        _refuse_save_flags("restore", "testDomainRestoreFlags", paused, bypass_cache)
         header = savefile.load_header(path, "test")
         definition = self._prepare(header.xml, f"{path} (saved domain XML)")
         existing = self._check_unique(definition)
@@ -94,7 +107,8 @@ class TestExtraMixin:
         d = self._get(uuid)
         self._require_active(d)
         if devname not in (None, "serial0", "console0"):
-            raise OperationFailed(f"internal error: character device {devname} is not using a PTY")
+            raise InvalidArg(f"invalid argument: cannot find character device {devname}",
+                             detail={"devname": devname})
         import socket
         import threading
 
@@ -131,28 +145,63 @@ class TestExtraMixin:
                  holdtime: int = 0) -> None:
         self._require_active(self._get(uuid))
 
-    # --- statistics ---------------------------------------------------------------------------
+    # --- statistics (libvirt's test driver: testDomainMemoryStats, testDomainBlockStats) --------
     def memory_stats(self, uuid: str) -> dict[str, int]:
+        """Figures made from the current memory, as libvirt's test driver
+        makes them; none at all without a balloon."""
+        from virtctl.xml import memballoon
+
         d = self._get(uuid)
         self._require_active(d)
-        cur = d.current.memory_kib
-        return {"actual": cur, "swap_in": 0, "swap_out": 0, "unused": cur // 2, "available": cur,
-                "usable": cur // 2, "rss": cur // 4}
+        cur_def = self._live(d) or d.current
+        if memballoon.balloon(cur_def) is None:
+            return {}
+        cur = cur_def.memory_kib
+        return {"actual": cur, "swap_in": 0, "swap_out": 0, "major_fault": 0, "minor_fault": 0,
+                "unused": cur // 2, "available": cur, "usable": cur // 2,
+                "last_update": _TEST_CLOCK, "disk_caches": cur // 8, "hugetlb_pgalloc": 0,
+                "hugetlb_pgfail": 0, "rss": cur // 2}
+
+    def set_memory_stats_period(self, uuid: str, period: int, *, live: bool, config: bool) -> None:
+        """libvirt's test driver changes one definition: --live and --config
+        together are refused, as it refuses them."""
+        from virtctl.xml import memballoon
+
+        d = self._get(uuid)
+        if live and config:
+            raise InvalidArg("Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' "
+                             "are mutually exclusive")
+        if not live and not config:
+            live = d.id is not None
+        if live:
+            self._require_active(d)
+        elif not d.persistent:
+            raise OperationInvalid("Requested operation is not valid: transient domains do not have "
+                                   "any persistent config")
+        target = self._live(d) if live else d.config
+        if memballoon.balloon(target) is None:
+            raise OperationInvalid("internal error: No memory balloon device configured, "
+                                   "can not set the collection period")
+        memballoon.set_stats_period(target, period)
 
     def block_stats(self, uuid: str, device: str | None = None) -> list[dict]:
+        """libvirt's test driver: one disk at a time, figures from the clock
+        (microseconds since the epoch / 10, 20, 30, 40; errors from seconds / 2)."""
+        import time
+
+        if not device:
+            raise NotSupported("Operation not supported: summary statistics are not supported yet",
+                               detail={"driver": "test", "feature": "domblkstat without DEVICE"})
         d = self._get(uuid)
         self._require_active(d)
-        out = []
         for el in d.current.root.findall("devices/disk"):
-            tgt = el.find("target")
+            tgt, src = el.find("target"), el.find("source")
             dev = tgt.get("dev") if tgt is not None else None
-            src = el.find("source")
             path = (src.get("file") or src.get("dev")) if src is not None else None
-            if device is not None and device not in (dev, path):
-                continue
-            out.append({"device": dev, "rd_req": 0, "rd_bytes": 0, "wr_req": 0, "wr_bytes": 0,
-                        "flush_operations": 0, "rd_total_times": 0, "wr_total_times": 0,
-                        "flush_total_times": 0, "errs": 0})
-        if device is not None and not out:
-            raise InvalidArg(f"invalid argument: invalid path: {device} not assigned to domain")
-        return out
+            if device in (dev, path):
+                break
+        else:
+            raise InvalidArg(f"invalid argument: invalid path: {device}")
+        base = time.time_ns() // 1000
+        return [{"device": dev, "rd_req": base // 10, "rd_bytes": base // 20, "wr_req": base // 30,
+                 "wr_bytes": base // 40, "errs": base // 2_000_000}]

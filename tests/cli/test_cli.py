@@ -36,17 +36,16 @@ def test_version_and_help():
     (("dominfo", "test", "--bogus"), "USAGE", 2, "doesn't support option --bogus"),
     (("frobnicate",), "USAGE", 2, "unknown command: 'frobnicate'"),
     (("dominfo", "test", "extra"), "USAGE", 2, "unexpected data 'extra'"),
-    (("start", "test"), "OPERATION_INVALID", 4, "already running"),
+    (("start", "test"), "OPERATION_INVALID", 4, "Domain is already active"),
     (("setmem", "test", "--", "-1"), "INVALID_ARG", 2, "malformed or out of range"),
     (("setmem", "test", "99999999999999999999"), "INVALID_ARG", 2, "malformed or out of range"),
     (("setmem", "test", "12XB"), "INVALID_ARG", 2, "malformed or out of range"),
     (("setmaxmem", "test", "1G"), "OPERATION_INVALID", 4, "active domain"),
-    (("setvcpus", "test", "0"), "INVALID_ARG", 2, "<count>"),
+    (("setvcpus", "test", "0"), "INVALID_ARG", 2, "Can't set 0 processors"),
     (("setvcpus", "test", "many"), "INVALID_ARG", 2, "<count>"),
     (("define", "/nonexistent/file.xml"), "NO_FILE", 3, "No such file"),
     (("shutdown", "test", "--mode", "bogus"), "INVALID_ARG", 2, "bogus"),
     (("list", "--table", "--name"), "USAGE", 2, "mutually exclusive"),
-    (("dumpxml", "test", "--xpath", "//["), "XML_ERROR", 5, "invalid XPath"),
 ])
 def test_errors_have_codes_and_statuses(argv, code, status, needle):
     r = run(*T, *argv)

@@ -26,12 +26,14 @@ def test_save_restore_text_and_state(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["t.save"]
 
 
-def test_save_paused_flag_is_kept_and_overridden(tmp_path):
+def test_save_keeps_the_paused_state(tmp_path):
+    """The image records whether the guest ran; restore brings it back so.
+    (The test driver, as libvirt's, takes no --running/--paused: see
+    test_virsh_semantics.py.)"""
     image = tmp_path / "t.save"
-    r = run(*T, f"save test {image} --paused; restore {image}; domstate test; destroy test; "
-                f"restore {image} --running; domstate test")
+    r = run(*T, f"suspend test; save test {image}; restore {image}; domstate test")
     assert r.status == 0, r.err
-    assert _lines(r.out)[2] == "paused" and _lines(r.out)[-1] == "running"
+    assert _lines(r.out)[-1] == "paused"
 
 
 def test_save_restore_json(tmp_path):
@@ -52,7 +54,16 @@ def test_save_restore_json(tmp_path):
     (("send-key", "test", "--codeset", "bogus", "1"), "INVALID_ARG", 2, "unknown codeset"),
     (("send-key", "test"), "USAGE", 2, "requires <keycode>"),
     (("send-key", "test", *[str(i) for i in range(2, 20)]), "INVALID_ARG", 2, "too many keycodes"),
-    (("domblkstat", "test", "vdz"), "INVALID_ARG", 2, "not assigned to domain"),
+    (("domblkstat", "test", "vdz"), "INVALID_ARG", 2, "invalid argument: invalid path: vdz"),
+    (("domblkstat", "test"), "NOT_SUPPORTED", 6, "summary statistics are not supported yet"),
+    (("dommemstat", "test", "--period", "-1"), "INVALID_ARG", 2, "Invalid collection period value '-1'"),
+    (("dommemstat", "test", "--period", "1x"), "INVALID_ARG", 2,
+     "Numeric value '1x' for <period> option is malformed or out of range"),
+    (("dommemstat", "test", "--period", "2147483648"), "INVALID_ARG", 2, "malformed or out of range"),
+    (("dommemstat", "test", "--period", "3", "--live", "--config"), "INVALID_ARG", 2,
+     "'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive"),
+    (("console", "test", "--devname", "nosuch"), "INVALID_ARG", 2,
+     "invalid argument: cannot find character device nosuch"),
     (("domdisplay", "test"), "OPERATION_FAILED", 1, "No graphical display found"),
     (("screenshot", "test", "/tmp/x.ppm", "--screen", "1"), "INVALID_ARG", 2, "no screen with ID 1"),
     (("console", "test", "--escape", "^^^"), "INVALID_ARG", 2, "invalid escape"),
@@ -83,7 +94,8 @@ def test_restore_refuses_hostile_xml(tmp_path):
 
 
 def test_inactive_domain_errors(tmp_path):
-    for cmd in (f"save test {tmp_path}/x", "managedsave test", "dommemstat test", "domblkstat test",
+    for cmd in (f"save test {tmp_path}/x", "managedsave test", "dommemstat test", "domblkstat test vda",
+                "dommemstat test --period 2 --live",
                 "send-key test KEY_A", "domdisplay test", f"screenshot test {tmp_path}/s.ppm", "console test"):
         r = run(*T, f"destroy test; {cmd}")
         assert r.status == 4, (cmd, r.err)
@@ -135,18 +147,79 @@ def test_screenshot_and_send_key(tmp_path):
     assert j["keycodes"] == [40] and j["codeset"] == "usb" and j["result"] == "ok"
 
 
-def test_dommemstat_and_domblkstat():
+def test_dommemstat_is_libvirts_test_driver():
+    """testDomainMemoryStats: figures from the current memory, in virsh's order."""
     r = run(*T, "dommemstat", "test")
-    tags = [ln.split()[0] for ln in _lines(r.out)]
-    assert tags[0] == "actual" and tags[-1] == "rss"
-    assert run("--json", *T, "dommemstat", "test").json()["actual"] == 2097152
+    assert r.status == 0, r.err
+    assert _lines(r.out) == ["actual 2097152", "swap_in 0", "swap_out 0", "major_fault 0", "minor_fault 0",
+                             "unused 1048576", "available 2097152", "usable 1048576", "last_update 627319920",
+                             "disk_caches 262144", "hugetlb_pgalloc 0", "hugetlb_pgfail 0", "rss 1048576"]
+    assert run("--json", *T, "dommemstat", "test").json()["available"] == 2097152
+    lines = _lines(run(*T, "setmem test 1000000 --live; dommemstat test").out)
+    assert lines[0] == "actual 1000000" and "disk_caches 125000" in lines and lines[-1] == "rss 500000"
+
+
+def test_dommemstat_without_balloon_prints_nothing(tmp_path):
+    f = tmp_path / "nb.xml"
+    f.write_text("<domain type='test'><name>nb</name><memory>131072</memory><os><type>hvm</type></os>"
+                 "<devices><memballoon model='none'/></devices></domain>")
+    r = run(*T, f"create {f}; dommemstat nb")
+    assert r.status == 0 and _lines(r.out) == ["Domain 'nb' created from " + str(f)]
+    r = run(*T, f"create {f}; dommemstat nb --period 2")
+    assert r.status == 4 and "No memory balloon device configured" in r.err
+
+
+def test_dommemstat_period_goes_to_the_chosen_definition():
+    r = run(*T, "dommemstat test --period 7 --config; dommemstat test --period 3; "
+                "dumpxml test --inactive --xpath //memballoon/stats; dumpxml test --xpath //memballoon/stats")
+    assert r.status == 0, r.err
+    assert _lines(r.out) == ['<stats period="7"/>', '<stats period="3"/>']
+    r = run(*T, "dommemstat test --period 0 --live; dumpxml test --xpath count(//memballoon/stats)")
+    assert _lines(r.out) == ["0"]
+    j = run("--json", *T, "dommemstat", "test", "--period", "4").json()
+    assert j["action"] == "memory-stats-period" and j["period"] == 4
+
+
+def _stat(line: str) -> tuple[str, str, int]:
+    dev, key, value = line.rsplit(" ", 2)
+    return dev, key, int(value)
+
+
+def test_domblkstat_is_libvirts_test_driver():
+    """testDomainBlockStats: the five legacy fields, made from the clock, the
+    device printed as given (target or source path)."""
+    import time
+
+    before = time.time_ns() // 1000
     lines = _lines(run(*T, "domblkstat", "test", "vda").out)
-    assert lines[0] == "vda rd_req 0" and lines[1] == "vda rd_bytes 0"
-    assert _lines(run(*T, "domblkstat", "test", "/guest/diskimage1").out)[0] == "vda rd_req 0"
+    after = time.time_ns() // 1000
+    got = [_stat(ln) for ln in lines]
+    assert [(d, k) for d, k, _ in got] == [("vda", k) for k in ("rd_req", "rd_bytes", "wr_req", "wr_bytes", "errs")]
+    for (_, _, v), div in zip(got, (10, 20, 30, 40, 2_000_000)):
+        assert before // div <= v <= after // div
+    by_path = [_stat(ln)[:2] for ln in _lines(run(*T, "domblkstat", "test", "/guest/diskimage1").out)]
+    assert by_path[0] == ("/guest/diskimage1", "rd_req")
     human = run(*T, "domblkstat", "test", "vda", "--human").out
-    assert human.startswith("Device: vda\n number of read operations:")
-    j = run("--json", *T, "domblkstat", "test").json()
-    assert j["device"] is None and j["disks"][0]["device"] == "vda" and j["rd_req"] == 0
+    labels = [ln.rsplit(" ", 1)[0] for ln in _lines(human)[1:]]
+    assert _lines(human)[0] == "Device: vda"
+    assert labels == [" number of read operations:     ", " number of bytes read:          ",
+                      " number of write operations:    ", " number of bytes written:       ",
+                      " error count:                   "]
+    j = run("--json", *T, "domblkstat", "test", "/guest/diskimage1").json()
+    assert j["device"] == "/guest/diskimage1" and set(j) == {"domain", "device", "rd_req", "rd_bytes", "wr_req",
+                                                             "wr_bytes", "errs", "disks"}
+
+
+def test_qmp_wrap_follows_virsh():
+    from virtctl.commands.domain_stats import qmp_wrap
+
+    assert json.loads(qmp_wrap(["query-status"])) == {"execute": "query-status"}
+    assert json.loads(qmp_wrap(['{"execute":', '"query-status"}'])) == {"execute": "query-status"}
+    assert json.loads(qmp_wrap(["block-resize", '{"node-name":"n","size":1}'])) == \
+        {"execute": "block-resize", "arguments": {"node-name": "n", "size": 1}}
+    assert json.loads(qmp_wrap(["block-resize", '"node-name":"n"', '"size":1'])) == \
+        {"execute": "block-resize", "arguments": {"node-name": "n", "size": 1}}
+    assert qmp_wrap(["query-status", "junk"]) == "query-status junk"  # sent as given
 
 
 def test_keycodes_translation():

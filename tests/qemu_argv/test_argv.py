@@ -255,7 +255,7 @@ def test_hostile_disk_paths_reach_qemu_intact(path):
     from virtctl.xml import xmlapi
 
     d = dom("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
-            "<source file='PLACEHOLDER'/><target dev='vda' bus='virtio'/></disk>")
+            "<source file='/PLACEHOLDER'/><target dev='vda' bus='virtio'/></disk>")
     d.root.find("devices/disk/source").set("file", path)
     if "\n" not in path:  # (an XML attribute cannot hold a raw newline: see the report on xmlapi)
         d = parse(xmlapi.tostring(d.root))  # as the definition would be read back
@@ -418,6 +418,15 @@ def test_balloon_and_rng():
     assert "-device" not in argv_of("<memballoon model='none'/>")
     refused(dom("<rng model='virtio'><backend model='egd' type='udp'><source mode='bind' service='1234'/>"
                 "</backend></rng>"), "<backend model='egd'>")
+
+
+def test_balloon_stats_period_is_on_the_command_line():
+    a = argv_of("<memballoon model='virtio'><stats period='10'/></memballoon>")
+    assert device(a, "virtio-balloon-pci") == {"driver": "virtio-balloon-pci", "id": "balloon0",
+                                               "guest-stats-polling-interval": 10}
+    # (period='0' is refused by the schema, as by libvirt's: no <stats> means no polling)
+    a = argv_of("<memballoon model='virtio'/>")
+    assert device(a, "virtio-balloon-pci") == {"driver": "virtio-balloon-pci", "id": "balloon0"}
 
 
 # --- features, clock, pm -----------------------------------------------------------------------

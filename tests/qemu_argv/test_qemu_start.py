@@ -26,7 +26,7 @@ def test_minimal_direct_kernel_domain_with_hostile_names(tmp_path):
     <kernel>/k</kernel><initrd>/i</initrd><cmdline>console=ttyS0,115200 panic=-1</cmdline></os>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
-      <source file='X'/><target dev='vda' bus='virtio'/></disk>
+      <source file='/X'/><target dev='vda' bus='virtio'/></disk>
     <serial type='pty'/>
   </devices>
 </domain>""")
@@ -49,10 +49,10 @@ def test_kitchen_sink_domains_start(fixture, tmp_path):
     materialize(d, tmp_path)
     for el in d.root.iter():
         for k, v in list(el.attrib.items()):
-            if v in ("DISK0", "DISK1", "DISK2"):
+            if v in ("/DISK0", "/DISK1", "/DISK2"):
                 drv = el.getparent().find("driver")
                 fmt = (drv.get("type") if drv is not None else None) or "raw"
-                img = tmp_path / f"{v},x.{fmt}"
+                img = tmp_path / f"{v[1:]},x.{fmt}"
                 subprocess.run([QEMU_IMG, "create", "-q", "-f", fmt, str(img), "16M"], check=True)
                 el.set(k, str(img))
             elif v == "SERIALFILE":

@@ -50,9 +50,11 @@ def test_prefix_filters():
 
 
 def test_options_with_descriptions_and_given_ones_dropped():
-    r = complete(["start", "web2"], "--", META)
+    r = complete(["start"], "--", META)
     assert {"--domain", "--paused", "--autodestroy", "--bypass-cache", "--force-boot"} <= set(r.values())
     assert r.values()[0] == "--domain" and "<domain>" in r.candidates[0].help
+    # a bare word filled <domain>: --domain again would be "option --domain already seen"
+    assert "--domain" not in values(["start", "web2"], "--") and "--paused" in values(["start", "web2"], "--")
     assert "--paused" not in values(["start", "web2", "--paused"], "--")
     assert "--domain" not in values(["start", "--domain", "web2"], "--")
 
@@ -136,3 +138,20 @@ def test_quote_virsh_round_trips():
 
     for v in ["plain", "a b", "it's", 'say "hi"', "semi;colon", "#hash", "back\\slash"]:
         assert split_commands("echo " + quote_virsh(v)) == [["echo", v]]
+
+
+def test_global_options_with_values_and_groups_are_skipped():
+    """virsh's -k N, -e SEQ, -t and grouped short options come before the command."""
+    assert complete_argv(["-k", "5", "-t", "-e", "^a", "start"], "", META).values() == ["web2"]
+    assert complete_argv(["-qrctest:///default", "resume"], "", META).values() == ["db"]
+    assert complete_argv(["-c"], "te", META).values() == ["test:///default"]
+    assert "--timing" in complete_argv([], "--t", META).values()
+
+
+def test_virsh_rules_in_completion():
+    """The completer replays the command line's own parser: -5 is data, `--` ends options."""
+    after = values(["setmem", "web1", "-5"], "--")
+    assert "--size" not in after and "--domain" not in after and "--live" in after
+    assert values(["domrename", "--"], "") == ["web2"]   # after `--`, data: the <domain>
+    assert values(["domrename", "--"], "--") == []       # ... and never an option
+    assert values(["reboot", "web1", "--mode"], "acpi,a") == ["acpi,agent"]

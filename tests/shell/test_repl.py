@@ -61,9 +61,9 @@ def test_typing_completion_errors_history_and_exit(sh):
     sh.tab(" ", "test")
     sh.run("", "Domain 'test' started")
     # an option, then an enumerated value
-    sh.tab("shutdown test --mo", "de")
+    sh.tab("reboot test --mo", "de")
     sh.tab(" ac", "pi")
-    sh.run("", "is being shutdown")
+    sh.run("", "is being rebooted")
     # a failing command, then a working one: the shell carries on
     assert "error: failed to get domain 'nosuch'" in sh.run("dominfo nosuch", "failed to get domain 'nosuch'")
     sh.run("domstate test", r"running|shut off")

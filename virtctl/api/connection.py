@@ -6,7 +6,6 @@ argument checking, and lookup order.  Nothing here prints.
 """
 from __future__ import annotations
 
-import re
 from typing import Iterable
 
 from virtctl.api.domain import Domain
@@ -14,20 +13,58 @@ from virtctl.api.types import DomainRecord, DomainState, NodeInfo, Version
 from virtctl.errors import InvalidArg, NoDomain, OperationDenied
 from virtctl.uri import URI
 
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_SPACE = " \t\n\v\f\r"  # C's isspace() in the C locale
+_INT32_MAX = 2**31 - 1
+
+
+def _parse_uuid(text: str) -> str | None:
+    """libvirt's UUID reading (virUUIDParse): 32 hex digits in pairs, with
+    '-' or ' ' allowed anywhere between pairs and white space around; the
+    canonical lower-case dashed form, or None."""
+    s = text.strip(_SPACE)
+    digits, i = [], 0
+    while len(digits) < 16:
+        if i >= len(s):
+            return None
+        if s[i] in "- ":
+            i += 1
+            continue
+        pair = s[i:i + 2]
+        if len(pair) < 2 or not _HEX.issuperset(pair):
+            return None
+        digits.append(pair.lower())
+        i += 2
+    if i != len(s):
+        return None
+    h = "".join(digits)
+    return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
 def canonical_uuid(text: str) -> str:
     """``text`` as a canonical lower-case dashed UUID, or INVALID_ARG."""
-    s = text.strip()
-    if not _UUID_RE.match(s):
+    u = _parse_uuid(text)
+    if u is None:
         raise InvalidArg(f"malformed UUID '{text}'")
-    h = s.replace("-", "").lower()
-    return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+    return u
 
 
 def looks_like_uuid(text: str) -> bool:
-    return bool(_UUID_RE.match(text.strip()))
+    """virsh's test before a lookup by UUID: 36 characters that libvirt
+    reads as a UUID (so 32 bare hex digits are a name, not a UUID)."""
+    return len(text) == 36 and _parse_uuid(text) is not None
+
+
+def parse_id(text: str) -> int | None:
+    """virsh's test before a lookup by id (virStrToLong_i, then >= 0): an
+    optional sign and decimal digits after optional leading white space,
+    nothing after them, within a C int; None otherwise."""
+    s = text.lstrip(_SPACE)
+    body = s[1:] if s[:1] in ("+", "-") else s
+    if not body or not body.isascii() or not body.isdigit():
+        return None
+    n = int(s)
+    return n if 0 <= n <= _INT32_MAX else None
 
 
 class Connection:
@@ -120,24 +157,29 @@ class Connection:
                 return Domain(self, rec)
         raise NoDomain(f"Domain not found: no domain with matching id {id}", detail={"id": id})
 
-    def lookup_domain(self, key: str) -> Domain:
-        """Find a domain as virsh does: by id if ``key`` is a non-negative
-        integer, then by UUID if it looks like one, then by name.  A name
-        that looks like an id or UUID is still found when no domain has
-        that id or UUID."""
+    def lookup_domain(self, key: str, *, by_id: bool = True, by_uuid: bool = True,
+                      by_name: bool = True) -> Domain:
+        """Find a domain as virsh does: by id if ``key`` reads as a
+        non-negative integer, then by UUID if it is one (36 characters), then
+        by name; each step only where allowed (virsh's ``domname`` looks up
+        by id or UUID only, ``domid`` by name or UUID, ``domuuid`` by id or
+        name).  A name that looks like an id or UUID is still found when no
+        domain has that id or UUID."""
         recs = self._dom_driver.list()
-        if key.isdigit() and key.isascii():
+        n = parse_id(key) if by_id else None
+        if n is not None:
             for rec in recs:
-                if rec.id is not None and rec.id == int(key):
+                if rec.id is not None and rec.id == n:
                     return Domain(self, rec)
-        if looks_like_uuid(key):
+        if by_uuid and looks_like_uuid(key):
             u = canonical_uuid(key)
             for rec in recs:
                 if rec.uuid == u:
                     return Domain(self, rec)
-        for rec in recs:
-            if rec.name == key:
-                return Domain(self, rec)
+        if by_name:
+            for rec in recs:
+                if rec.name == key:
+                    return Domain(self, rec)
         raise NoDomain(f"failed to get domain '{key}'", detail={"domain": key})
 
     def define_domain(self, xml: str, *, source: str = "<input>") -> Domain:
@@ -159,6 +201,11 @@ class Connection:
         self._check_writable("restoring a domain")
         uuid = self._dom_driver.restore(path, paused=state, bypass_cache=bypass_cache, progress=progress)
         return Domain(self, self._dom_driver.get(uuid))
+
+    def native_argv(self, xml: str, *, source: str = "<input>") -> list[str]:
+        """The command line ``start`` would run for the definition ``xml``
+        (domxml-to-native; NOT_SUPPORTED by drivers that run no command)."""
+        return self._dom_driver.native_argv(xml, source=source)
 
     def _refresh(self, uuid: str) -> DomainRecord:
         return self._dom_driver.get(uuid)

@@ -18,6 +18,26 @@ if TYPE_CHECKING:
 # Largest memory size libvirt accepts, in KiB (unsigned long long bytes / 1024).
 MAX_MEMORY_KIB = (2**64 - 1) // 1024
 
+# virsh's shutdown/reboot modes, in libvirt's flag order (acpi = 1, agent = 2, ...)
+SHUTDOWN_MODES = ("acpi", "agent", "initctl", "signal", "paravirt")
+
+
+def shutdown_modes(mode, *, serial_comma: bool = False) -> tuple[str, ...] | None:
+    """``mode`` (a name, a comma list "acpi,agent" or a sequence of names) as
+    the one form drivers get: None, or a tuple of known names, in order, each once.
+    (virsh's message for an unknown one has a serial comma for shutdown only.)"""
+    if mode is None:
+        return None
+    parts = mode.split(",") if isinstance(mode, str) else list(mode)
+    out: list[str] = []
+    for m in parts:
+        if not isinstance(m, str) or m not in SHUTDOWN_MODES:
+            raise InvalidArg(f"Unknown mode {m} value, expecting 'acpi', 'agent', 'initctl', "
+                             f"'signal'{',' if serial_comma else ''} or 'paravirt'", detail={"mode": m})
+        if m not in out:
+            out.append(m)
+    return tuple(out) or None
+
 
 class Domain:
     __slots__ = ("_conn", "_uuid", "snapshot")
@@ -57,12 +77,19 @@ class Domain:
         self.snapshot = self._drv.get(self._uuid)
         return self.snapshot
 
-    def xml(self, *, inactive: bool = False, security_info: bool = False) -> str:
+    def xml(self, *, inactive: bool = False, security_info: bool = False, update_cpu: bool = False,
+            migratable: bool = False) -> str:
         if security_info:
             self._write("reading security-sensitive XML")
-        return self._drv.get_xml(self._uuid, inactive=inactive, security_info=security_info)
+        # (the two flags go to drivers only when set, so a driver that ignores them need not name them)
+        flags = {k: True for k, v in (("update_cpu", update_cpu), ("migratable", migratable)) if v}
+        return self._drv.get_xml(self._uuid, inactive=inactive, security_info=security_info, **flags)
 
-    def vcpu_count(self) -> VcpuCount:
+    def vcpu_count(self, *, guest: bool = False) -> VcpuCount:
+        """The vCPU counts; with ``guest``, as the guest sees them (only
+        ``live_current`` is set), which needs a guest agent."""
+        if guest:
+            return self._drv.guest_vcpu_count(self._uuid)
         return self._drv.vcpu_count(self._uuid)
 
     # --- definition -------------------------------------------------------------
@@ -87,9 +114,12 @@ class Domain:
         self._drv.start(self._uuid, paused=paused, autodestroy=autodestroy,
                         bypass_cache=bypass_cache, force_boot=force_boot)
 
-    def shutdown(self, *, mode: str | None = None, wait: bool = False,
+    def shutdown(self, *, mode: str | tuple[str, ...] | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
-        """Ask the guest to power off (ACPI by default).
+        """Ask the guest to power off (ACPI by default).  ``mode``: one of
+        SHUTDOWN_MODES, a comma list of them or a sequence (the hypervisor may
+        use any of them, as virsh's ``--mode acpi,agent``); drivers get a
+        tuple or None.
 
         Returns at once, unless ``wait`` (or a ``timeout`` in seconds) is given:
         then it returns when the domain is shut off, or raises
@@ -98,10 +128,13 @@ class Domain:
             if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
                     or timeout != timeout or timeout == float("inf"):
                 raise InvalidArg(f"invalid timeout {timeout!r}: must be a positive number of seconds")
+        mode = shutdown_modes(mode, serial_comma=True)
         self._write("shutting down a domain")
         self._drv.shutdown(self._uuid, mode=mode, wait=wait, timeout=timeout)
 
-    def reboot(self, *, mode: str | None = None) -> None:
+    def reboot(self, *, mode: str | tuple[str, ...] | None = None) -> None:
+        """Ask the guest to reboot; ``mode`` as for ``shutdown``."""
+        mode = shutdown_modes(mode)
         self._write("rebooting a domain")
         self._drv.reboot(self._uuid, mode=mode)
 
@@ -199,15 +232,28 @@ class Domain:
         self._write("sending keys")
         self._drv.send_key(self._uuid, list(keycodes), codeset=codeset, holdtime=holdtime)
 
-    def monitor_command(self, command: str, *, hmp: bool = False) -> str:
+    def monitor_command(self, command: str, *, hmp: bool = False, fds: list[int] | None = None) -> str:
+        """Send a QMP JSON object (or HMP text); ``fds`` are passed along (SCM_RIGHTS)."""
         self._write("sending monitor commands")
-        return self._drv.monitor_command(self._uuid, command, hmp=hmp)
+        return self._drv.monitor_command(self._uuid, command, hmp=hmp, fds=list(fds) if fds else None)
 
     # --- statistics -------------------------------------------------------------------
     def memory_stats(self) -> dict[str, int]:
         """virsh dommemstat's tags (``actual``, ``rss``, ...) -> KiB (or counts)."""
         return self._drv.memory_stats(self._uuid)
 
+    def set_memory_stats_period(self, period: int, *, live: bool = False, config: bool = False) -> None:
+        """How often (seconds) the balloon collects guest statistics; 0 stops it."""
+        if not isinstance(period, int) or isinstance(period, bool) or not 0 <= period <= 2**31 - 1:
+            raise InvalidArg(f"Invalid collection period value '{period}'")
+        self._write("changing the memory statistics period")
+        self._drv.set_memory_stats_period(self._uuid, period, live=live, config=config)
+
     def block_stats(self, device: str | None = None) -> list[dict]:
-        """One dict per disk: ``device``, ``rd_req``, ``rd_bytes``, ``wr_req``, ..."""
-        return self._drv.block_stats(self._uuid, device)
+        """One dict per disk (``device`` = target name, then the figures the
+        driver reports: ``rd_req``, ``rd_bytes``, ...); None: every disk."""
+        return self._drv.block_stats(self._uuid, device or None)
+
+    def native_argv(self) -> list[str]:
+        """The command line ``start`` would run for this domain's definition."""
+        return self._drv.native_argv(uuid=self._uuid)

@@ -12,7 +12,8 @@ from plain fake metadata::
 What a value completes to is declared on the option (``completer=``, see
 ``virtctl.cli.options.COMPLETERS``) or follows from a ``click.Choice`` type.
 virsh's positional-or-option forms are understood: bare words fill the
-positional options in order, exactly as ``VirshCommand.parse_args`` does.
+positional options in order: the words are replayed through the command
+line's own parser (``virtctl.cli.parse``) in its tolerant mode.
 
 ``main_complete`` is the hidden ``virtctl __complete`` entry the shell
 scripts call at TAB time; it imports only what the answer needs (the one
@@ -112,7 +113,7 @@ def spec_of(cmd) -> CommandSpec:
     """A click command as a CommandSpec."""
     import click
 
-    from virtctl.cli.options import completer_of
+    from virtctl.cli.options import completer_of, summary
 
     options, variadic = [], None
     for p in cmd.params:
@@ -126,7 +127,7 @@ def spec_of(cmd) -> CommandSpec:
         elif isinstance(p, click.Argument) and p.nargs == -1:
             variadic = OptionSpec((p.name or "",), True, True, completer_of(p), choices, "",
                                   (p.name or "").upper())
-    return CommandSpec(cmd.name or "", cmd.get_short_help_str(limit=70), tuple(options), variadic)
+    return CommandSpec(cmd.name or "", summary(cmd), tuple(options), variadic)
 
 
 class CommandSource:
@@ -276,7 +277,12 @@ def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: C
     """Candidates for the value of ``opt``."""
     c = opt.completer
     if c == "choice" or (c is None and opt.choices):
-        return Completions(_matching(((v, "") for v in opt.choices), incomplete, prefix))
+        choices = list(opt.choices)
+        if "," in incomplete:  # a comma list (--mode acpi,agent): complete the last item
+            head, _, incomplete = incomplete.rpartition(",")
+            prefix += head + ","
+            choices = [c for c in choices if c not in head.split(",")]
+        return Completions(_matching(((v, "") for v in choices), incomplete, prefix))
     if c and c.startswith("domain:"):
         return Completions(_matching(_domains(meta, c.split(":", 1)[1]), incomplete, prefix))
     if c == "command":
@@ -317,43 +323,25 @@ def complete(words: list[str], incomplete: str, meta: Metadata = EMPTY,
     spec = commands.get(words[0])
     if spec is None:
         return Completions()
-    # Replay virsh's parse (options.VirshCommand.parse_args) over the words before the cursor.
-    given: set[str] = set()
-    bare = 0
-    pending: OptionSpec | None = None  # an option waiting for its value
-    after_dashes = False
-    for a in words[1:]:
-        if pending is not None:
-            pending = None
-            continue
-        if after_dashes or a == "-" or not a.startswith("-") or (spec.variadic and not a.startswith("--")):
-            bare += 1
-        elif a == "--":
-            after_dashes = True
-        else:
-            name = a.split("=", 1)[0]
-            o = spec.option(name)
-            if o is not None:
-                given.update(o.names)
-                if o.takes_value and "=" not in a:
-                    pending = o
-    if pending is not None:
-        return complete_value(pending, incomplete, meta, commands)
-    if not after_dashes and incomplete.startswith("--") and "=" in incomplete:
+    # Replay virsh's parse (virtctl.cli.parse, the command line's own) over the words before the cursor.
+    from virtctl.cli.parse import parse
+
+    state = parse(spec.name, spec.options, words[1:], variadic=spec.variadic, strict=False)
+    given = {n for i in state.values for n in spec.options[i].names}
+    if state.pending is not None:
+        return complete_value(state.pending, incomplete, meta, commands)
+    if not state.data_only and incomplete.startswith("--") and "=" in incomplete:
         name, _, value = incomplete.partition("=")
         o = spec.option(name)
         if o is None or not o.takes_value:
             return Completions()
         return complete_value(o, value, meta, commands, prefix=name + "=")
-    if not after_dashes and incomplete.startswith("-") and incomplete != "-":
+    if not state.data_only and incomplete.startswith("-") and incomplete != "-":
         return Completions(_option_candidates(spec, given, incomplete))
-    # a bare word: the next positional option not given by name, in order
-    free = [o for o in spec.positionals if not given.intersection(o.names)]
-    if bare < len(free):
-        return complete_value(free[bare], incomplete, meta, commands)
-    if spec.variadic is not None:
-        return complete_value(spec.variadic, incomplete, meta, commands)
-    if incomplete == "" and not after_dashes:
+    # a bare word: the next positional option not given by name, in order, then the variadic one
+    if state.next_data is not None:
+        return complete_value(state.next_data, incomplete, meta, commands)
+    if incomplete == "" and not state.data_only:
         return Completions(_option_candidates(spec, given, incomplete))
     return Completions()
 
@@ -365,6 +353,10 @@ GLOBAL_OPTIONS = [
     (("-r", "--readonly"), False, "connect read-only"),
     (("-q", "--quiet"), False, "quiet mode"),
     (("-j", "--json"), False, "print data and errors as JSON"),
+    (("-t", "--timing"), False, "print the time each command took"),
+    (("-e", "--escape"), True, "escape sequence of console"),
+    (("-k", "--keepalive-interval"), True, "accepted for virsh's sake; no effect"),
+    (("-K", "--keepalive-count"), True, "accepted for virsh's sake; no effect"),
     (("-v", "--version"), False, "print virtctl's version and exit"),
     (("-h", "--help"), False, "print the usage and exit"),
 ]
@@ -372,7 +364,10 @@ GLOBAL_OPTIONS = [
 
 def split_global(argv: list[str]) -> tuple[str | None, bool, list[str], bool]:
     """(uri, readonly, rest, value_pending) from the words after ``virtctl``;
-    tolerant of anything (it runs on half-typed lines)."""
+    tolerant of anything (it runs on half-typed lines).  Short options group
+    (``-qr``, ``-cURI``) as in ``main.parse_global``; ``value_pending`` is
+    true only when ``-c`` waits for its URI."""
+    takes = {n for names, t, _h in GLOBAL_OPTIONS if t for n in names} | {"-d", "--debug", "-l", "--log"}
     uri, readonly, i = None, False, 0
     while i < len(argv):
         a = argv[i]
@@ -380,19 +375,30 @@ def split_global(argv: list[str]) -> tuple[str | None, bool, list[str], bool]:
             return uri, readonly, argv[i + 1:], False
         if not a.startswith("-") or a == "-":
             break
-        if a in ("-c", "--connect"):
-            if i + 1 >= len(argv):
-                return uri, readonly, [], True
-            uri = argv[i + 1]
-            i += 2
-            continue
-        if a.startswith("--connect="):
-            uri = a.split("=", 1)[1]
-        elif a.startswith("-c") and len(a) > 2:
-            uri = a[2:]
-        elif a in ("-r", "--readonly"):
-            readonly = True
         i += 1
+        if a.startswith("--"):
+            name, eq, value = a.partition("=")
+            if name in takes and not eq:
+                if i >= len(argv):
+                    return uri, readonly, [], name == "--connect"
+                value, i = argv[i], i + 1
+            if name == "--connect":
+                uri = value
+            elif name == "--readonly":
+                readonly = True
+            continue
+        for j, letter in enumerate(a[1:], 1):
+            if f"-{letter}" in takes:
+                value = a[j + 1:]
+                if not value:
+                    if i >= len(argv):
+                        return uri, readonly, [], letter == "c"
+                    value, i = argv[i], i + 1
+                if letter == "c":
+                    uri = value
+                break
+            if letter == "r":
+                readonly = True
     return uri, readonly, argv[i:], False
 
 

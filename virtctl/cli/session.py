@@ -21,11 +21,16 @@ class Session:
     readonly: bool = False
     quiet: bool = False
     json: bool = False
+    timing: bool = False  # -t: print each command's time
+    escape: str | None = None  # -e: the console's escape sequence
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     interactive: bool = False
     quit_requested: bool = False  # set by `quit`; the shell leaves after the line
     _conn: object = None
+    # UUID -> the argument a domain was looked up with: virsh's messages echo
+    # it ("Domain '1' destroyed"), JSON keeps the resolved name and UUID
+    _typed: dict = field(default_factory=dict)
 
     # --- connection -------------------------------------------------------------
     @property
@@ -51,8 +56,41 @@ class Session:
             self._conn.close()
             self._conn = None
 
-    def domain(self, key: str):
-        return self.conn.lookup_domain(key)
+    def domain(self, key: str, *, option: str = "domain", by_id: bool = True, by_uuid: bool = True,
+               by_name: bool = True):
+        """The domain ``key`` names, looked up as virsh does (see
+        Connection.lookup_domain); remembered as typed for ``done``/``context``."""
+        self.value(option, key)
+        dom = self.conn.lookup_domain(key, by_id=by_id, by_uuid=by_uuid, by_name=by_name)
+        self._typed[dom.uuid] = key
+        return dom
+
+    @staticmethod
+    def value(option: str, value: str) -> str:
+        """``value`` of string option ``option``, refused when empty as virsh
+        refuses it (at run time, like virsh)."""
+        if value == "":
+            from virtctl.errors import InvalidArg
+
+            raise InvalidArg(f"Failed to get option '{option}': Option argument is empty",
+                             detail={"option": option})
+        return value
+
+    def _words(self, dom, args: dict) -> dict:
+        """What message templates may name: ``{domain}`` as typed (the name when
+        the domain was not looked up from an argument), ``{name}``, and ``args``."""
+        words = dict(args)
+        if dom is not None:
+            words.setdefault("name", dom.name)
+            words.setdefault("domain", self._typed.get(dom.uuid, dom.name))
+        return words
+
+    def context(self, template: str, dom=None, **args):
+        """``with session.context("Failed to start domain '{name}'", dom):``
+        gives errors raised inside virsh's first error line (see ``_words``)."""
+        from virtctl.errors import Context
+
+        return Context(template.format_map(self._words(dom, args)))
 
     # --- output -----------------------------------------------------------------
     def print(self, text: str = "", *, end: str = "\n") -> None:
@@ -73,12 +111,14 @@ class Session:
 
     def done(self, dom, message: str, action: str, *, name: str | None = None, **data) -> None:
         """Report an action finished on domain handle ``dom``: virsh's message
-        (if any), or ``{"domain", "uuid", "action", ...data, "result": "ok"}``."""
+        (if any; a template, see ``_words``: ``{domain}`` is the argument as
+        typed, ``{name}`` the name, and every ``data`` key), or in JSON
+        ``{"domain": NAME, "uuid", "action", ...data, "result": "ok"}``."""
         if self.json:
             doc = {"domain": name or dom.name, "uuid": dom.uuid, "action": action, **data, "result": "ok"}
             self.out.write(output.to_json(doc))
         elif message:
-            self.extra(message)
+            self.extra(message.format_map(self._words(dom, data)))
 
 
 pass_session = click.make_pass_decorator(Session)

@@ -92,9 +92,9 @@ def _connect(session, lock) -> None:
         try:
             session.conn  # noqa: B018 - open it now, as virsh does, so the prompt names it
         except VirtError as exc:
-            from virtctl.cli.main import report_error
+            from virtctl.cli.main import report
 
-            report_error(session, exc)
+            report(session, exc)
 
 
 def _prompt_session(cache, commands):
@@ -121,7 +121,7 @@ def _prompt_session(cache, commands):
 
 def run_shell(session) -> int:
     """Read, split and run lines until quit/exit/Ctrl-D; return the last status."""
-    from virtctl.cli.main import report_error, run_string
+    from virtctl.cli.main import report, run_string
     from virtctl.cli.split import Incomplete, split_commands
 
     session.interactive = True
@@ -145,13 +145,13 @@ def run_shell(session) -> int:
             break
         text = pending + line
         try:
-            split_commands(text)
+            split_commands(text, continuation=True)
         except Incomplete:
             pending = text + "\n"
             continue
         except VirtError as exc:
             pending = ""
-            status = report_error(session, exc)
+            status = report(session, exc)
             continue
         pending = ""
         if not text.strip():

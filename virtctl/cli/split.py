@@ -10,7 +10,13 @@ interactive shell and by commands read from stdin.  The rules, as virsh's
   character;
 * outside quotes a backslash escapes the next character;
 * backslash-newline is removed entirely (a continuation line);
-* an argument that starts with ``#`` starts a comment to the end of the line.
+* an argument that starts with ``#`` starts a comment to the end of the line;
+* text that ends inside single quotes ends the argument there (``echo 'abc``
+  prints abc); inside double quotes or after a backslash it is an error
+  (``missing "``, ``dangling \\``).
+
+The interactive shell asks for a continuation line in all three cases
+instead (``continuation=True``): the line is still being typed.
 """
 from __future__ import annotations
 
@@ -85,10 +91,11 @@ def scan(text: str):
         yield ARG, "".join(arg), start, i, unclosed
 
 
-def split_commands(text: str) -> list[list[str]]:
+def split_commands(text: str, *, continuation: bool = False) -> list[list[str]]:
     """Split ``text`` into commands, each a list of arguments (empty
-    commands are dropped).  Raises :class:`Incomplete` when the text ends
-    inside quotes or after a backslash."""
+    commands are dropped).  Raises :class:`Incomplete` (a UsageError with
+    virsh's message) when the text ends inside double quotes or after a
+    backslash, and with ``continuation`` also inside single quotes."""
     commands: list[list[str]] = []
     current: list[str] = []
     for kind, value, _start, _end, unclosed in scan(text):
@@ -97,7 +104,7 @@ def split_commands(text: str) -> list[list[str]]:
                 commands.append(current)
             current = []
         elif kind == ARG:
-            if unclosed:
+            if unclosed and (continuation or unclosed != "missing '"):
                 raise Incomplete(unclosed)
             current.append(value)
     if current:

@@ -72,3 +72,7 @@ ALIASES: dict[str, str] = {
 }
 
 GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, XML_GROUP, SELF]
+
+# commands that run without a connection (virsh's VSH_CMD_FLAG_NOCONNECT, plus
+# validate): a command string of only these never opens one
+NO_CONNECTION = frozenset({"echo", "help", "connect", "shell", "quit", "validate"})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from virtctl.cli.options import check_live_config, command, domain_arg, live_config_current, positional
+from virtctl.cli.options import (Number, ScaledSize, check_live_config, command, domain_arg, live_config_current,
+                                 mutually_exclusive, positional, requires)
 from virtctl.cli.session import pass_session
 from virtctl.commands.domain_lifecycle import _read_xml
 from virtctl.errors import InvalidArg
@@ -22,8 +23,10 @@ Example:
 @click.option("--validate", is_flag=True, help="validate the XML against the schema (always done)")
 @pass_session
 def define(session, file, validate):
-    dom = session.conn.define_domain(_read_xml(file), source=file)
-    session.done(dom, f"Domain '{dom.name}' defined from {file}", "defined")
+    xml = _read_xml(session.value("file", file))
+    with session.context("Failed to define domain from {file}", file=file):
+        dom = session.conn.define_domain(xml, source=file)
+    session.done(dom, "Domain '{name}' defined from {file}", "defined", file=file)
 
 
 @command("undefine", help="""Remove a domain's persistent definition.
@@ -40,8 +43,14 @@ Example:
 @pass_session
 def undefine(session, domain, managed_save, snapshots_metadata, nvram):
     dom = session.domain(domain)
-    dom.undefine(managed_save=managed_save, snapshots_metadata=snapshots_metadata, nvram=nvram)
-    session.done(dom, f"Domain '{dom.name}' has been undefined", "undefined")
+    if dom.snapshot.managed_save and not managed_save:  # virsh's own check, in its words
+        from virtctl.errors import OperationInvalid
+
+        raise OperationInvalid("Refusing to undefine while domain managed save image exists",
+                               detail={"domain": dom.name, "uuid": dom.uuid})
+    with session.context("Failed to undefine domain '{domain}'", dom):
+        dom.undefine(managed_save=managed_save, snapshots_metadata=snapshots_metadata, nvram=nvram)
+    session.done(dom, "Domain '{domain}' has been undefined", "undefined")
 
 
 @command("autostart", help="""Start a domain when the host boots (--disable to stop doing so).
@@ -54,9 +63,10 @@ Example:
 @pass_session
 def autostart(session, domain, disable):
     dom = session.domain(domain)
-    dom.set_autostart(not disable)
-    word = "unmarked" if disable else "marked"
-    session.done(dom, f"Domain '{dom.name}' {word} as autostarted", "autostart", autostart=not disable)
+    word = "unmark" if disable else "mark"
+    with session.context(f"Failed to {word} domain '{{domain}}' as autostarted", dom):
+        dom.set_autostart(not disable)
+    session.done(dom, f"Domain '{{domain}}' {word}ed as autostarted", "autostart", autostart=not disable)
 
 
 @command("domrename", help="""Rename an inactive domain.
@@ -70,18 +80,20 @@ Example:
 def domrename(session, domain, new_name):
     dom = session.domain(domain)
     old = dom.name
-    dom.rename(new_name)
+    dom.rename(session.value("new-name", new_name))
     session.done(dom, "Domain successfully renamed", "renamed", name=old, new_name=new_name)
 
 
-def _set_size(session, domain: str, size: str, method: str, key: str, live: bool, config: bool) -> None:
-    """setmem/setmaxmem: parse virsh's scaled SIZE, apply, report (JSON only)."""
-    from virtctl.xml.units import parse_scaled
+def _set_size(session, domain: str, kib: int, method: str, key: str, live: bool, config: bool,
+              failed: str | None = None) -> None:
+    """setmem/setmaxmem: apply SIZE (KiB, parsed by the ScaledSize type), report (JSON only)."""
+    from virtctl.errors import Context
 
-    kib = parse_scaled(size, what="size")
     dom = session.domain(domain)
-    getattr(dom, method)(kib, live=live, config=config)
+    with Context(failed):  # (None: no context line)
+        getattr(dom, method)(kib, live=live, config=config)
     session.done(dom, "", "changed", **{key: kib})
+
 
 
 @command("setmem", help="""Change the memory a domain uses (its balloon), up to its maximum.
@@ -92,11 +104,13 @@ SIZE is in KiB unless it has a unit: 512M, 2GiB, 1000000KB.
 Example:
   virtctl setmem web1 1G --live""")
 @domain_arg()
-@positional("size", help="new memory size, as scaled integer (default KiB)", completer="none")
+@positional("size", type=ScaledSize(), help="new memory size, as scaled integer (default KiB)", completer="none")
 @live_config_current
 @pass_session
 def setmem(session, domain, size, config, live, current):
     live, config = check_live_config(current, live, config)
+    if not (live or config or current):
+        live = True  # virsh's legacy call without a flag (virDomainSetMemory) is live-only
     _set_size(session, domain, size, "set_memory", "memory_kib", live, config)
 
 
@@ -109,12 +123,15 @@ for the persistent definition (--config) or an inactive domain.
 Example:
   virtctl setmaxmem web1 4G --config""")
 @domain_arg()
-@positional("size", help="new maximum memory size, as scaled integer (default KiB)", completer="none")
+@positional("size", type=ScaledSize(), help="new maximum memory size, as scaled integer (default KiB)",
+            completer="none")
 @live_config_current
 @pass_session
 def setmaxmem(session, domain, size, config, live, current):
     live, config = check_live_config(current, live, config)
-    _set_size(session, domain, size, "set_max_memory", "max_memory_kib", live, config)
+    # (virsh's legacy call without a flag, virDomainSetMaxMemory, is --current)
+    _set_size(session, domain, size, "set_max_memory", "max_memory_kib", live, config,
+              failed="Unable to change MaxMemorySize")
 
 
 @command("setvcpus", help="""Change the number of virtual CPUs of a domain.
@@ -124,20 +141,23 @@ Examples:
   virtctl setvcpus web1 2 --config
   virtctl setvcpus web1 8 --maximum --config""")
 @domain_arg()
-@positional("count", help="number of virtual CPUs", completer="none")
+@positional("count", type=Number(minimum=0, maximum=2**32 - 1), help="number of virtual CPUs", completer="none")
 @click.option("--maximum", is_flag=True, help="set the maximum limit on the number of vCPUs")
 @live_config_current
 @click.option("--guest", is_flag=True, help="change the count from the guest's point of view")
 @click.option("--hotpluggable", is_flag=True, help="make the added vCPUs hot-unpluggable")
+@mutually_exclusive("guest", "config")
+@requires("maximum", "config")
 @pass_session
 def setvcpus(session, domain, count, maximum, config, live, current, guest, hotpluggable):
+    # no option at all: virsh's legacy call (virDomainSetVcpus), live only
+    legacy = not (live or config or current or maximum or guest or hotpluggable)
     live, config = check_live_config(current, live, config)
-    try:
-        n = int(count, 10)
-    except ValueError:
-        raise InvalidArg(f"Numeric value '{count}' for <count> option is malformed or out of range") from None
-    if n < 1 or n > 65535:
-        raise InvalidArg(f"Numeric value '{count}' for <count> option is malformed or out of range")
     dom = session.domain(domain)
+    n = count  # an unsigned int (the Number type refused the rest in virsh's words)
+    if n == 0:
+        raise InvalidArg("Can't set 0 processors for a VM")
+    if legacy:
+        live = True
     dom.set_vcpus(n, live=live, config=config, maximum=maximum, guest=guest, hotpluggable=hotpluggable)
     session.done(dom, "", "changed", vcpus=n)

@@ -1,7 +1,8 @@
 """``console``: the terminal on a domain's serial console (also ``start --console``).
 
 On a terminal: raw mode, both ways, until the escape character (``^]`` =
-Ctrl+], or ``--escape``/``VIRTCTL_ESCAPE``) or until the domain stops.
+Ctrl+], or ``--escape``/``VIRTCTL_ESCAPE``) or until the domain stops; a
+session that another ``console --force`` takes over fails (OPERATION_FAILED).
 With stdin not a terminal (a pipe): stdin is sent, then output is copied
 until it has been idle for ``--idle`` seconds (default 2) after stdin's end,
 or the domain stops.
@@ -57,7 +58,7 @@ def _stdin_fd() -> int | None:
 
 def attach(session, dom, *, devname=None, force=False, safe=False, escape=None, idle=2.0) -> None:
     """Connect this terminal (or pipe) to ``dom``'s console until done."""
-    esc_text = escape or os.environ.get("VIRTCTL_ESCAPE") or DEFAULT_ESCAPE
+    esc_text = escape or session.escape or os.environ.get("VIRTCTL_ESCAPE") or DEFAULT_ESCAPE
     esc = parse_escape(esc_text)
     stream = dom.open_console(devname=devname, force=force, safe=safe)
     fd_in = _stdin_fd()
@@ -66,11 +67,11 @@ def attach(session, dom, *, devname=None, force=False, safe=False, escape=None, 
         session.extra(f"Connected to domain '{dom.name}'")
         session.extra(f"Escape character is {_describe(esc, esc_text)}")
         session.out.flush()
-    stop = {"flag": False}
+    stop = {"flag": False, "taken": False}
     old_term = signal.getsignal(signal.SIGTERM)
 
-    def on_term(signum, frame):  # another 'console --force' took over
-        stop["flag"] = True
+    def on_term(signum, frame):  # another 'console --force' took over (drivers/qemu/console.py)
+        stop["flag"] = stop["taken"] = True
 
     signal.signal(signal.SIGTERM, on_term)
     try:
@@ -82,6 +83,12 @@ def attach(session, dom, *, devname=None, force=False, safe=False, escape=None, 
     finally:
         signal.signal(signal.SIGTERM, old_term)
         stream.close()
+    if stop["taken"]:
+        from virtctl.errors import OperationFailed
+
+        # virsh says "stream had I/O failure" (and fails too); say what happened
+        raise OperationFailed(f"operation failed: the console of domain '{dom.name}' was taken over "
+                              "by another session (console --force)")
 
 
 def _from_guest(session, stream) -> bool:
@@ -179,10 +186,10 @@ Examples:
   echo uptime | virtctl console web1 --idle 5""")
 @domain_arg(completer="domain:running")
 @option("--devname", metavar="NAME", help="character device name (serial0, serial1, console0)",
-        completer="none")
+        completer="none", positional=True)
 @click.option("--force", is_flag=True, help="force console connection (disconnect already connected sessions)")
 @click.option("--safe", is_flag=True, help="only connect if safe console handling is supported")
-@option("--escape", "-e", metavar="SEQ", help="escape character (default ^], or $VIRTCTL_ESCAPE)",
+@option("--escape", metavar="SEQ", help="escape character (default: virtctl -e SEQ, $VIRTCTL_ESCAPE, ^])",
         completer="none")
 @option("--idle", type=float, default=2.0, show_default=True, metavar="SECONDS",
         help="with a piped stdin: stop once the console is quiet this long after the input's end",

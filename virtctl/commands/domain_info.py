@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from virtctl.cli import output
-from virtctl.cli.options import check_live_config, command, domain_arg, exclusive, live_config_current, option
+from virtctl.cli.options import command, domain_arg, live_config_current, mutually_exclusive, option
 from virtctl.cli.session import pass_session
 from virtctl.errors import OperationInvalid
 
@@ -68,7 +68,7 @@ def domstate(session, domain, reason):
 @domain_arg(help="domain name or uuid")
 @pass_session
 def domid(session, domain):
-    rec = session.domain(domain).info()
+    rec = session.domain(domain, by_id=False).info()  # virsh: by name or UUID only
     session.emit({"id": rec.id}, (str(rec.id) if rec.id is not None else "-") + "\n")
 
 
@@ -76,7 +76,7 @@ def domid(session, domain):
 @domain_arg(help="domain id or uuid")
 @pass_session
 def domname(session, domain):
-    dom = session.domain(domain)
+    dom = session.domain(domain, by_name=False)  # virsh: by id or UUID only
     session.emit({"name": dom.name}, dom.name + "\n")
 
 
@@ -84,7 +84,7 @@ def domname(session, domain):
 @domain_arg(help="domain id or name")
 @pass_session
 def domuuid(session, domain):
-    dom = session.domain(domain)
+    dom = session.domain(domain, by_uuid=False)  # virsh: by id or name only
     session.emit({"uuid": dom.uuid}, dom.uuid + "\n")
 
 
@@ -101,28 +101,28 @@ Examples:
 @domain_arg()
 @click.option("--inactive", is_flag=True, help="show the inactive (persistent) definition")
 @click.option("--security-info", is_flag=True, help="include security sensitive information")
-@click.option("--update-cpu", is_flag=True, help="update guest CPU according to host CPU (accepted, no effect)")
-@click.option("--migratable", is_flag=True, help="provide XML suitable for migrations (accepted, no effect)")
+@click.option("--update-cpu", is_flag=True, help="update guest CPU according to host CPU")
+@click.option("--migratable", is_flag=True, help="provide XML suitable for migrations")
 @option("--xpath", metavar="EXPR", help="print the results of an XPath expression instead", completer="none")
 @click.option("--wrap", is_flag=True, help="wrap the --xpath results in a <nodes> element")
 @pass_session
 def dumpxml(session, domain, inactive, security_info, update_cpu, migratable, xpath, wrap):
-    text = session.domain(domain).xml(inactive=inactive, security_info=security_info)
+    text = session.domain(domain).xml(inactive=inactive, security_info=security_info,
+                                      update_cpu=update_cpu, migratable=migratable)
     if xpath is None:
         session.emit({"xml": text}, text)
         return
+    if xpath == "":  # virsh fails here too, without saying why
+        from virtctl.errors import InvalidArg
+
+        raise InvalidArg("Failed to get option 'xpath': Option argument is empty", detail={"option": "xpath"})
+    from virtctl.commands.dumpxml_xpath import render
     from virtctl.xml import xmlapi
 
-    results = xmlapi.xpath(xmlapi.parse(text), xpath)
-    if not isinstance(results, list):
-        results = [results]
-    items = [xmlapi.tostring_xpath_result(r) for r in results]
-    if wrap:
-        body = "".join("  " + line + "\n" for item in items for line in item.split("\n"))
-        out = "<nodes>\n" + body + "</nodes>\n"
-    else:
-        out = "".join(i + "\n" for i in items)
-    session.emit({"results": items}, out)
+    result = render(xmlapi.parse(text), xpath, wrap)
+    if result.warning:  # an invalid expression: libxml2's words, and success, as in virsh
+        session.err.write(result.warning)
+    session.emit({"results": result.results}, result.text)
 
 
 @command("vcpucount", help="""Show the number of virtual CPUs of a domain.
@@ -136,18 +136,21 @@ Example:
 @domain_arg()
 @click.option("--maximum", is_flag=True, help="get maximum count of vcpus")
 @click.option("--active", is_flag=True, help="get number of currently active vcpus")
-@live_config_current
+@live_config_current(current_exclusive=False)
 @click.option("--guest", is_flag=True, help="count vcpus from the guest's point of view")
+@mutually_exclusive("live", "config")
+@mutually_exclusive("current", "live", when_any=("maximum", "active"))
+@mutually_exclusive("current", "config", when_any=("maximum", "active"))
+@mutually_exclusive("active", "maximum")
+@mutually_exclusive("guest", "config")
 @pass_session
 def vcpucount(session, domain, maximum, active, config, live, current, guest):
-    exclusive(maximum=maximum, active=active)
-    exclusive(live=live, config=config)
-    check_live_config(current, live, config)
     dom = session.domain(domain)
     if guest:
-        from virtctl.errors import not_supported
-
-        raise not_supported(session.conn.driver_name, "domain.vcpu_count(guest=True)")
+        with session.context("Failed to retrieve vCPU count from the guest", dom):
+            n = dom.vcpu_count(guest=True).live_current
+        session.emit({"count": n, "kind": "current", "state": "guest"}, f"{n}\n")
+        return
     c = dom.vcpu_count()
     if not (maximum or active or live or config or current):
         rows = [("maximum", "config", c.config_maximum)]

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import click
 
-from virtctl.cli.options import command, domain_arg, option, positional
+from virtctl.api.domain import SHUTDOWN_MODES as _MODES
+from virtctl.cli.options import EnumList, command, domain_arg, option, positional
 from virtctl.cli.session import pass_session
 
-SHUTDOWN_MODES = click.Choice(["acpi", "agent", "initctl", "signal", "paravirt"])
+# --mode acpi,agent: a tuple of modes, each checked (virsh's two messages differ by a comma)
+SHUTDOWN_MODES = EnumList(_MODES, error="Unknown mode {value} value, expecting "
+                                        "'acpi', 'agent', 'initctl', 'signal', or 'paravirt'")
+REBOOT_MODES = EnumList(_MODES, error="Unknown mode {value} value, expecting "
+                                      "'acpi', 'agent', 'initctl', 'signal' or 'paravirt'")
 
 
 def _read_xml(path: str) -> str:
@@ -26,7 +31,8 @@ Examples:
   virtctl start web1
   virtctl start web1 --paused
   virtctl -c qemu:///system start --all-autostart""")
-@positional("domain", required=False, help="name of the inactive domain", completer="domain:inactive")
+@positional("domain", required=False, help="name of the inactive domain", completer="domain:inactive",
+            required_unless="all-autostart")
 @click.option("--all-autostart", is_flag=True, help="start every inactive domain marked autostart")
 @click.option("--paused", is_flag=True, help="leave the guest paused after start")
 @click.option("--autodestroy", is_flag=True, help="destroy the guest when virtctl's connection closes")
@@ -44,8 +50,13 @@ def start(session, domain, all_autostart, paused, autodestroy, bypass_cache, for
     if domain is None:
         raise click.UsageError("command 'start' requires <domain> option (or --all-autostart)")
     dom = session.domain(domain)
-    dom.start(**opts)
-    session.done(dom, f"Domain '{dom.name}' started", "started")
+    if dom.snapshot.active:  # virsh checks this itself, with its own words
+        from virtctl.errors import OperationInvalid
+
+        raise OperationInvalid("Domain is already active", detail={"domain": dom.name, "uuid": dom.uuid})
+    with session.context("Failed to start domain '{name}'", dom):
+        dom.start(**opts)
+    session.done(dom, "Domain '{name}' started", "started")
     if attach_console:
         from virtctl.commands.domain_console import attach
 
@@ -64,7 +75,7 @@ def _start_all_autostart(session, opts: dict) -> None:
             failed.append(exc)
             results.append({"domain": dom.name, "uuid": dom.uuid, "result": "error", "error": exc.to_json()})
             if not session.json:
-                session.err.write(f"error: failed to start domain '{dom.name}': {exc.message}\n")
+                session.err.write(f"error: Failed to start domain '{dom.name}'\nerror: {exc.message}\n")
             continue
         results.append({"domain": dom.name, "uuid": dom.uuid, "result": "ok"})
         if not session.json:
@@ -90,8 +101,10 @@ Example:
 @click.option("--validate", is_flag=True, help="validate the XML against the schema (always done)")
 @pass_session
 def create(session, file, paused, autodestroy, validate):
-    dom = session.conn.create_domain(_read_xml(file), source=file, paused=paused, autodestroy=autodestroy)
-    session.done(dom, f"Domain '{dom.name}' created from {file}", "created")
+    xml = _read_xml(session.value("file", file))
+    with session.context("Failed to create domain from {file}", file=file):
+        dom = session.conn.create_domain(xml, source=file, paused=paused, autodestroy=autodestroy)
+    session.done(dom, "Domain '{name}' created from {file}", "created", file=file)
 
 
 @command("shutdown", help="""Ask a running domain to power off (ACPI power button by default).
@@ -105,7 +118,8 @@ Examples:
   virtctl shutdown web1
   virtctl shutdown web1 --wait --timeout 60""")
 @domain_arg(completer="domain:running")
-@click.option("--mode", type=SHUTDOWN_MODES, help="how to ask: acpi, agent, initctl, signal, paravirt")
+@option("--mode", type=SHUTDOWN_MODES, positional=True,
+        help="how to ask: acpi, agent, initctl, signal, paravirt (a comma list: several)")
 @click.option("--wait", is_flag=True, help="return only once the domain is shut off")
 @option("--timeout", type=float, metavar="SECONDS",
         help="with --wait: give up after SECONDS (implies --wait)", completer="none")
@@ -115,8 +129,9 @@ def shutdown(session, domain, mode, wait, timeout):
         raise click.UsageError(f"invalid timeout '{timeout:g}': must be a positive number of seconds")
     dom = session.domain(domain)
     waiting = wait or timeout is not None
-    dom.shutdown(mode=mode, wait=waiting, timeout=timeout)
-    message = f"Domain '{dom.name}' is shut off" if waiting else f"Domain '{dom.name}' is being shutdown"
+    with session.context("Failed to shutdown domain '{domain}'", dom):
+        dom.shutdown(mode=mode, wait=waiting, timeout=timeout)
+    message = "Domain '{domain}' is shut off" if waiting else "Domain '{domain}' is being shutdown"
     session.done(dom, message, "shutdown", waited=waiting)
 
 
@@ -126,12 +141,14 @@ def shutdown(session, domain, mode, wait, timeout):
 Example:
   virtctl reboot web1""")
 @domain_arg(completer="domain:running")
-@click.option("--mode", type=SHUTDOWN_MODES, help="how to ask: acpi, agent, initctl, signal, paravirt")
+@option("--mode", type=REBOOT_MODES, positional=True,
+        help="how to ask: acpi, agent, initctl, signal, paravirt (a comma list: several)")
 @pass_session
 def reboot(session, domain, mode):
     dom = session.domain(domain)
-    dom.reboot(mode=mode)
-    session.done(dom, f"Domain '{dom.name}' is being rebooted", "reboot")
+    with session.context("Failed to reboot domain '{domain}'", dom):
+        dom.reboot(mode=mode)
+    session.done(dom, "Domain '{domain}' is being rebooted", "reboot")
 
 
 @command("reset", help="""Reset a running domain at once, like pressing the reset button.
@@ -145,8 +162,9 @@ Example:
 @pass_session
 def reset(session, domain):
     dom = session.domain(domain)
-    dom.reset()
-    session.done(dom, f"Domain '{dom.name}' was reset", "reset")
+    with session.context("Failed to reset domain '{domain}'", dom):
+        dom.reset()
+    session.done(dom, "Domain '{domain}' was reset", "reset")
 
 
 @command("destroy", help="""Power off a domain at once, like pulling the plug (alias: poweroff).
@@ -162,8 +180,9 @@ Example:
 @pass_session
 def destroy(session, domain, graceful):
     dom = session.domain(domain)
-    dom.destroy(graceful=graceful)
-    session.done(dom, f"Domain '{dom.name}' destroyed", "destroyed")
+    with session.context("Failed to destroy domain '{domain}'", dom):
+        dom.destroy(graceful=graceful)
+    session.done(dom, "Domain '{domain}' destroyed", "destroyed")
 
 
 @command("suspend", help="""Pause a running domain; it keeps its memory and resumes with 'resume'.
@@ -175,8 +194,9 @@ Example:
 @pass_session
 def suspend(session, domain):
     dom = session.domain(domain)
-    dom.suspend()
-    session.done(dom, f"Domain '{dom.name}' suspended", "suspended")
+    with session.context("Failed to suspend domain '{domain}'", dom):
+        dom.suspend()
+    session.done(dom, "Domain '{domain}' suspended", "suspended")
 
 
 @command("resume", help="""Resume a paused domain.
@@ -188,5 +208,6 @@ Example:
 @pass_session
 def resume(session, domain):
     dom = session.domain(domain)
-    dom.resume()
-    session.done(dom, f"Domain '{dom.name}' resumed", "resumed")
+    with session.context("Failed to resume domain '{domain}'", dom):
+        dom.resume()
+    session.done(dom, "Domain '{domain}' resumed", "resumed")

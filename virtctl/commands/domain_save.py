@@ -58,9 +58,11 @@ Example:
 def save(session, domain, file, bypass_cache, running, paused, verbose):
     exclusive(running=running, paused=paused)
     dom = session.domain(domain)
-    with progress_bar(session, f"Save: {dom.name}") as progress:
+    session.value("file", file)
+    with session.context("Failed to save domain '{domain}' to {file}", dom, file=file), \
+            progress_bar(session, f"Save: {dom.name}") as progress:
         dom.save(file, running=running, paused=paused, bypass_cache=bypass_cache, progress=progress)
-    session.done(dom, f"\nDomain '{dom.name}' saved to {file}", "saved", file=file)
+    session.done(dom, "\nDomain '{domain}' saved to {file}", "saved", file=file)
 
 
 @command("restore", help="""Restore a domain from a file written by 'save'.
@@ -77,10 +79,12 @@ Example:
 @pass_session
 def restore(session, file, bypass_cache, running, paused):
     exclusive(running=running, paused=paused)
-    with progress_bar(session, "Restore") as progress:
+    session.value("file", file)
+    with session.context("Failed to restore domain from {file}", file=file), \
+            progress_bar(session, "Restore") as progress:
         dom = session.conn.restore_domain(file, running=running, paused=paused, bypass_cache=bypass_cache,
                                           progress=progress)
-    session.done(dom, f"Domain restored from {file}", "restored", file=file)
+    session.done(dom, "Domain restored from {file}", "restored", file=file)
 
 
 @command("managedsave", help="""Save a running domain's memory state where virtctl keeps it.
@@ -99,9 +103,10 @@ Example:
 def managedsave(session, domain, bypass_cache, running, paused, verbose):
     exclusive(running=running, paused=paused)
     dom = session.domain(domain)
-    with progress_bar(session, f"Managedsave: {dom.name}") as progress:
+    with session.context("Failed to save domain '{domain}' state", dom), \
+            progress_bar(session, f"Managedsave: {dom.name}") as progress:
         dom.managed_save(running=running, paused=paused, bypass_cache=bypass_cache, progress=progress)
-    session.done(dom, f"\nDomain '{dom.name}' state saved", "managed-saved")
+    session.done(dom, "\nDomain '{domain}' state saved", "managed-saved")
 
 
 @command("managedsave-remove", help="Remove the managed save image of a domain.\n\n\b\nExample:\n  virtctl managedsave-remove web1")
@@ -109,8 +114,9 @@ def managedsave(session, domain, bypass_cache, running, paused, verbose):
 @pass_session
 def managedsave_remove(session, domain):
     dom = session.domain(domain)
-    removed = dom.managed_save_remove()
-    msg = (f"Removed managedsave image for domain '{dom.name}'" if removed
-           else f"Domain '{dom.name}' has no manage save image; removal skipped")
+    with session.context("Failed to remove managed save image for domain '{domain}'", dom):
+        removed = dom.managed_save_remove()
+    msg = ("Removed managedsave image for domain '{domain}'" if removed
+           else "Domain '{domain}' has no manage save image; removal skipped")
     session.done(dom, msg, "managedsave-remove", removed=removed)
 

@@ -2,9 +2,12 @@
 qemu-monitor-command, dommemstat, domblkstat."""
 from __future__ import annotations
 
+import os
+
 import click
 
-from virtctl.cli.options import argument, command, domain_arg, option, positional
+from virtctl.cli.options import (Number, argument, check_live_config, command, domain_arg, live_config_current,
+                                 option, positional)
 from virtctl.cli.session import pass_session
 from virtctl.errors import InvalidArg
 
@@ -15,7 +18,8 @@ from virtctl.errors import InvalidArg
 Example:
   virtctl domdisplay web1        # vnc://127.0.0.1:0""")
 @domain_arg(completer="domain:running")
-@option("--type", "type_", metavar="TYPE", help="select particular graphical display (vnc)", completer="enum:vnc")
+@option("--type", "type_", metavar="TYPE", help="select particular graphical display (vnc)", completer="enum:vnc",
+        positional=True)
 @click.option("--include-password", is_flag=True, help="includes the password into the connection URI if available")
 @click.option("--all", "all_", is_flag=True, help="show all possible graphical displays")
 @pass_session
@@ -34,8 +38,8 @@ Example:
   virtctl screenshot web1 /tmp/web1.ppm""")
 @domain_arg(completer="domain:running")
 @positional("file", required=False, help="where to store the screenshot", completer="file")
-@option("--screen", type=int, default=0, metavar="N", help="ID of a screen to take screenshot of",
-        completer="none")
+@option("--screen", type=Number(minimum=0), default=0, metavar="N", help="ID of a screen to take screenshot of",
+        completer="none", positional=True)
 @pass_session
 def screenshot(session, domain, file, screen):
     if screen < 0:
@@ -65,9 +69,9 @@ Examples:
 @domain_arg(completer="domain:running")
 @option("--codeset", default="linux", metavar="CODESET", help=f"the codeset of keycodes ({', '.join(_CODESETS)})",
         completer="enum:" + "|".join(_CODESETS))
-@option("--holdtime", type=int, default=0, metavar="MS", help="the time (in milliseconds) how long the keys will be held",
+@option("--holdtime", type=Number(minimum=0), default=0, metavar="MS", help="the time (in milliseconds) how long the keys will be held",
         completer="none")
-@argument("keycode", nargs=-1, completer="none")
+@argument("keycode", nargs=-1, required=True, completer="none")
 @pass_session
 def send_key(session, domain, codeset, holdtime, keycode):
     from virtctl import keycodes as kc
@@ -85,80 +89,162 @@ def send_key(session, domain, codeset, holdtime, keycode):
     session.done(dom, "", "send-key", keycodes=codes, codeset=codeset)  # virsh prints nothing
 
 
-@command("qemu-monitor-command", help="""Send a command to QEMU's monitor (QMP JSON, or HMP with --hmp).
+def qmp_wrap(words: tuple[str, ...] | list[str]) -> str:
+    """virsh 9's rules for qemu-monitor-command's words: a JSON object is sent
+    as it is; otherwise the first word is the command name and the others
+    its arguments, either one JSON object (``'{"a":1}'``) or ``"key":value``
+    members (``'"a":1' '"b":"x"'``).  Anything else is sent as given (QEMU
+    answers that it is not JSON)."""
+    import json
 
-For debugging: what is done this way is not known to virtctl's state.
+    full = " ".join(words)
+    try:
+        if isinstance(json.loads(full), dict):
+            return full
+    except ValueError:
+        pass
+    req: dict = {"execute": words[0]}
+    if len(words) > 1:
+        args = None
+        for text in (" ".join(words[1:]), "{" + ",".join(words[1:]) + "}"):
+            try:
+                args = json.loads(text)
+            except ValueError:
+                continue
+            break
+        if not isinstance(args, dict):
+            return full
+        req["arguments"] = args
+    return json.dumps(req, separators=(",", ":"))
+
+
+def _pass_fds(text: str | None) -> list[int]:
+    """virsh's --pass-fds N,M,...: descriptors of this process, sent along."""
+    if text is None:
+        return []
+    fds = []
+    for word in text.split(","):
+        try:
+            fd = int(word, 10)
+        except ValueError:
+            raise InvalidArg(f"Unable to parse FD number '{word}'") from None
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise InvalidArg(f"invalid argument: file descriptor {fd} is not open") from None
+        fds.append(fd)
+    return fds
+
+
+@command("qemu-monitor-command", help="""Send a command to QEMU's monitor (QMP, or HMP with --hmp).
+
+CMD is a QMP JSON object, or (as in virsh 9) a command name followed by
+its arguments, which are wrapped into one: either one JSON object or
+"key":value members (see the examples).  --pass-fds N,M sends this
+process's open descriptors N and M along (SCM_RIGHTS), for add-fd or getfd.
+For debugging: what is done this way is not known
+to virtctl's state.
 
 \b
 Examples:
-  virtctl qemu-monitor-command web1 '{"execute":"query-status"}' --pretty
-  virtctl qemu-monitor-command web1 --hmp info status""")
+  virtctl qemu-monitor-command web1 query-status --pretty
+  virtctl qemu-monitor-command web1 '{"execute":"query-status"}' --return-value
+  virtctl qemu-monitor-command web1 block-resize '"node-name":"n1"' '"size":1048576'
+  virtctl qemu-monitor-command web1 --hmp info status
+  virtctl qemu-monitor-command web1 --pass-fds 3 add-fd 3</tmp/f""")
 @domain_arg(completer="domain:running")
 @click.option("--hmp", is_flag=True, help="command is in human monitor protocol")
 @click.option("--pretty", is_flag=True, help="pretty-print any qemu monitor protocol output")
 @click.option("--return-value", is_flag=True, help="extract the value of the 'return' key from the returned string")
-@argument("cmd", nargs=-1, completer="none")
+@option("--pass-fds", metavar="N,M,...", help="pass file descriptors N,M,... along with the command",
+        completer="none")
+@argument("cmd", nargs=-1, required=True, completer="none")
 @pass_session
-def qemu_monitor_command(session, domain, hmp, pretty, return_value, cmd):
+def qemu_monitor_command(session, domain, hmp, pretty, return_value, pass_fds, cmd):
     import json
 
     if not cmd:
         raise click.UsageError("command 'qemu-monitor-command' requires <cmd> option")
-    if hmp and (pretty or return_value):
-        raise click.UsageError("Options --hmp and --pretty/--return-value are mutually exclusive")
+    if hmp and pretty:
+        raise click.UsageError("Options --hmp and --pretty are mutually exclusive")
+    if hmp and return_value:
+        raise click.UsageError("Options --hmp and --return-value are mutually exclusive")
     dom = session.domain(domain)
-    reply = dom.monitor_command(" ".join(cmd), hmp=hmp)
+    fds = _pass_fds(pass_fds)
+    text = " ".join(cmd) if hmp else qmp_wrap(cmd)
+    reply = dom.monitor_command(text, hmp=hmp, fds=fds)
     if hmp:
         session.emit({"domain": dom.name, "output": reply}, reply if reply.endswith("\n") else reply + "\n")
         return
     obj = json.loads(reply)
     if return_value:
-        if "return" not in obj:
+        if not isinstance(obj, dict) or "return" not in obj:
             from virtctl.errors import OperationFailed
 
-            raise OperationFailed(f"'return' key not found in the reply: {reply}")
+            raise OperationFailed("'return' member missing", detail={"reply": obj})
         obj = obj["return"]
     text = json.dumps(obj, indent=2) if pretty else json.dumps(obj, separators=(",", ":"))
     session.emit({"domain": dom.name, "reply": obj}, text + "\n")
 
 
+def _period(text: str) -> int:
+    """virsh's int option: a decimal that fits in 32 bits, then >= 0."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = None
+    if value is None or not -2**31 <= value < 2**31 or text.strip() != text or "_" in text:
+        raise InvalidArg(f"Numeric value '{text}' for <period> option is malformed or out of range")
+    if value < 0:
+        raise InvalidArg(f"Invalid collection period value '{value}'")
+    return value
+
+
 @command("dommemstat", help="""Show memory statistics of a running domain (KiB, fault counts).
 
-Guest figures need a balloon device with a driver in the guest; 'rss' is
-the QEMU process's resident memory.
+With --period N, set instead how often (seconds) the guest updates them
+(0: never): on the running domain (--live), on the definition for the
+next boot (--config), or on the current one (the default).  Guest
+figures need a balloon device with a driver in the guest and a period
+(<memballoon><stats period='N'/>); figures the guest has not given are
+not shown; 'rss' is the QEMU process's resident memory.
 
 \b
-Example:
-  virtctl dommemstat web1""")
+Examples:
+  virtctl dommemstat web1
+  virtctl dommemstat web1 --period 5 --live --config""")
 @domain_arg(completer="domain:running")
-@option("--period", type=int, metavar="SECONDS", help="period in seconds to set collection (not supported yet)",
-        completer="none")
-@click.option("--config", is_flag=True, help="affect next boot (with --period)")
-@click.option("--live", is_flag=True, help="affect running domain (with --period)")
-@click.option("--current", is_flag=True, help="affect current domain (with --period)")
+@option("--period", metavar="SECONDS", help="period in seconds to set collection", completer="none")
+@live_config_current
 @pass_session
 def dommemstat(session, domain, period, config, live, current):
-    if period is not None:
-        from virtctl.errors import not_supported
-
-        raise not_supported(session.conn.driver_name, "dommemstat --period")
+    live, config = check_live_config(current, live, config)
     dom = session.domain(domain)
+    if period is not None:
+        seconds = _period(period)
+        dom.set_memory_stats_period(seconds, live=live, config=config)
+        session.done(dom, "", "memory-stats-period", period=seconds)  # virsh prints nothing
+        return
     stats = dom.memory_stats()
     session.emit(stats, "".join(f"{k} {v}\n" for k, v in stats.items()))
 
 
-_HUMAN = (("rd_req", "number of read operations:"), ("rd_bytes", "number of bytes read:"),
-          ("wr_req", "number of write operations:"), ("wr_bytes", "number of bytes written:"),
-          ("flush_operations", "number of flush operations:"),
-          ("rd_total_times", "total duration of reads (ns):"),
-          ("wr_total_times", "total duration of writes (ns):"),
-          ("flush_total_times", "total duration of flushes (ns):"), ("errs", "error:"))
-_KEYS = [k for k, _ in _HUMAN]
+# virsh's fields in its order, each with its --human label
+_FIELDS = (("rd_req", "number of read operations:"), ("rd_bytes", "number of bytes read:"),
+           ("wr_req", "number of write operations:"), ("wr_bytes", "number of bytes written:"),
+           ("errs", "error count:"), ("flush_operations", "number of flush operations:"),
+           ("rd_total_times", "total duration of reads (ns):"),
+           ("wr_total_times", "total duration of writes (ns):"),
+           ("flush_total_times", "total duration of flushes (ns):"))
 
 
 @command("domblkstat", help="""Show block device statistics of a running domain.
 
-Without DEVICE, the sums over all its disks.
+DEVICE is a disk's target (vda) or source path, printed as given.
+Without DEVICE, the sums over all its disks (the QEMU driver; libvirt's
+test driver, and so virtctl's, has none).  Fields are those the driver
+reports: the test driver's rd_req, rd_bytes, wr_req, wr_bytes, errs;
+QEMU's rd/wr requests and bytes, flushes and total times in ns.
 
 \b
 Example:
@@ -171,16 +257,17 @@ Example:
 def domblkstat(session, domain, device, human):
     dom = session.domain(domain)
     disks = dom.block_stats(device or None)
-    if device:
-        name, stats = disks[0]["device"], {k: disks[0][k] for k in _KEYS}
-    else:
-        name, stats = "", {k: sum(d[k] for d in disks) for k in _KEYS}
+    keys = [k for k, _ in _FIELDS if all(k in d for d in disks)] if disks else []
+    stats = {k: sum(d[k] for d in disks) for k in keys}
+    name = device or ""
     if session.json:
-        session.emit({"domain": dom.name, "device": name or None, **stats,
+        session.emit({"domain": dom.name, "device": device or None, **stats,
                       "disks": disks if not device else None})
         return
+    # virsh: "DEVICE FIELD VALUE", or "Device: DEVICE" then " LABEL VALUE" (the
+    # device is the empty string without DEVICE, so the lines start with a space)
     if human:
-        lines = [f"Device: {name}"] + [f" {label:<31} {stats[k]}" for k, label in _HUMAN]
+        lines = [f"Device: {name}"] + [f" {label:<31} {stats[k]}" for k, label in _FIELDS if k in stats]
     else:
-        lines = [f"{name} {k} {stats[k]}" for k in _KEYS]
+        lines = [f"{name} {k} {stats[k]}" for k, _ in _FIELDS if k in stats]
     session.print("\n".join(lines))

@@ -70,12 +70,14 @@ def _editor() -> list[str]:
     return shlex.split(cmd)
 
 
-def _ask_again(session, message: str) -> bool:
-    """On a terminal, offer to edit again (virsh's prompt); elsewhere, no
-    (the caller reports the error)."""
+def _ask_again(session, exc: VirtError) -> bool:
+    """On a terminal, show the error and offer to edit again (virsh's
+    prompt); elsewhere, no (the caller reports the error).  An error shown
+    here is marked reported, so that declining does not print it twice."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         return False
-    session.err.write(f"error: {message}\n")
+    session.err.write(f"error: {exc.message}\n")
+    exc.reported = True
     while True:
         session.err.write("Failed. Try again? [y,n]: ")
         session.err.flush()
@@ -116,7 +118,7 @@ def edit(session, domain):
             with open(path, "rb") as f:
                 edited = f.read()
             if edited.decode("utf-8", "surrogateescape") == original:
-                session.done(dom, f"Domain '{dom.name}' XML configuration not changed.", "edit",
+                session.done(dom, "Domain '{name}' XML configuration not changed.", "edit",
                              changed=False)
                 return
             try:
@@ -128,9 +130,9 @@ def edit(session, domain):
                 new = session.conn.define_domain(edited.decode("utf-8", "surrogateescape"), source=path)
                 break
             except VirtError as exc:
-                if isinstance(exc, XMLError) and _ask_again(session, exc.message):
+                if isinstance(exc, XMLError) and _ask_again(session, exc):
                     continue
                 raise
     finally:
         os.unlink(path)
-    session.done(new, f"Domain '{new.name}' XML configuration edited.", "edit", changed=True)
+    session.done(new, "Domain '{name}' XML configuration edited.", "edit", changed=True)

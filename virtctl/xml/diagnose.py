@@ -211,12 +211,31 @@ class _Diagnoser:
                 self.add(el, None, f"missing required element <{xmlapi.local_name(name)}>")
         if len(self.out) == before:
             # nothing static: ask libxml2 about this element alone, if we can
-            defines = [p.define for p in patterns if p.define]
+            defines = list(dict.fromkeys(p.define for p in patterns if p.define))
             if el is not self.loc.root and defines:
-                errs = xmlapi.relaxng_errors(self.schemas.sub(defines[0]), el)
+                errs = self._furthest_errors(el, defines)
                 if errs:
                     self._report_raw(el, errs)
         return len(self.out) > before
+
+    def _furthest_errors(self, el, defines: list[str]):
+        """libxml2's errors for ``el`` against the define it matches best.
+
+        An element may have several forms (``<os>`` of a Xen, an HVM or a
+        container guest): the form whose first error comes latest in the
+        element is the one the document meant."""
+        if len(defines) == 1:
+            return xmlapi.relaxng_errors(self.schemas.sub(defines[0]), el)
+        order = {node: i for i, node in enumerate(el.iter())}
+        best, best_key = None, None
+        for d in defines:
+            errs = xmlapi.relaxng_errors(self.schemas.sub(d), el)
+            if not errs:
+                continue
+            key = (order.get(self._node_at(el, errs[0][3]), 0), -len(errs))
+            if best_key is None or key > best_key:
+                best, best_key = errs, key
+        return best
 
     def _child_valid(self, child, cands: list[_Node]) -> bool:
         defines = [p.define for p in cands if p.define]

@@ -16,7 +16,7 @@ def unit_factor(unit: str) -> int | None:
 
     ``b``/``byte``/``bytes`` = 1; ``KB``, ``MB``, ... are powers of 1000;
     ``k``/``K``/``KiB``, ``m``/``MiB``, ... are powers of 1024 (libvirt's
-    rules; single letters are case-insensitive)."""
+    rules, which ignore case: ``kb`` is ``KB``, ``KIB`` is ``KiB``)."""
     u = unit.strip()
     if u.lower() in ("b", "byte", "bytes"):
         return 1
@@ -26,11 +26,11 @@ def unit_factor(unit: str) -> int | None:
     powers = "kmgtpe"
     if letter not in powers:
         return None
-    rest = u[1:]
+    rest = u[1:].lower()  # libvirt compares the suffix without case: kIB, Kb
     n = powers.index(letter) + 1
-    if rest in ("", "iB", "ib"):
+    if rest in ("", "ib"):
         return 1024**n
-    if rest == "B":
+    if rest == "b":
         return 1000**n
     return None
 

@@ -268,7 +268,10 @@ def xpath(el: Element, expr: str):
     try:
         return el.xpath(expr)
     except etree.XPathError as exc:
-        raise XMLError(f"invalid XPath expression '{expr}': {exc}") from None
+        entry = exc.error_log.last_error if exc.error_log else None
+        raise XMLError(f"invalid XPath expression '{expr}': {exc}",
+                       detail={"expression": expr, "reason": str(exc),
+                               "column": entry.column if entry is not None else None}) from None
 
 
 def cleanup_namespaces(el: Element) -> None:

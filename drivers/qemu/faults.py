@@ -1,0 +1,43 @@
+"""Named kill points, for the crash tests: ``VIRTCTL_KILL_AT=POINT[@SIG],...``.
+
+When virtctl reaches a named point listed there, it sends itself SIGKILL
+(or ``@INT``, ``@TERM``, ...: that signal, e.g. a Ctrl-C), so a test can
+stop it exactly between two steps of a start or a save.  Points:
+
+``start:record`` ``start:spawned`` ``start:qemu-up`` ``start:monitor-ready``
+``start:resumed`` ``start:committed`` (launch.py); ``save:temp``
+``save:stopped`` ``save:migrated`` ``save:marked`` ``save:committed``
+``save:quit``, ``restore:loaded`` ``restore:invalidated`` (save.py).
+
+Unset (always, outside tests) a kill point costs one comparison with None.
+The QEMU and monitor processes never inherit the variable (process.py).
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "VIRTCTL_KILL_AT"
+
+
+def _parse(spec: str | None) -> dict[str, int] | None:
+    if not spec:
+        return None
+    points: dict[str, int] = {}
+    for item in spec.split(","):
+        name, _, sig = item.strip().partition("@")
+        if name:
+            points[name] = getattr(signal, f"SIG{sig.upper()}", signal.SIGKILL) if sig else signal.SIGKILL
+    return points
+
+
+_POINTS = _parse(os.environ.get(ENV))
+
+
+def killpoint(name: str) -> None:
+    """Die here (or get the configured signal) if ``VIRTCTL_KILL_AT`` names ``name``."""
+    if _POINTS is None:
+        return
+    sig = _POINTS.get(name)
+    if sig is not None:
+        os.kill(os.getpid(), sig)
