@@ -83,13 +83,16 @@ def qemu_img_info(path: str, fmt: str, *, user=None) -> dict:
     return info
 
 
-def settings(query: dict[str, str]) -> bool:
+def settings(query: dict[str, str], *, confined: bool = False) -> bool:
     """The URI's ``backing=image|definition``: True when a guest may read only the
-    backing files its definition names (default ``image``: as libvirt, the
-    images' headers name them)."""
+    backing files its definition names.  Default: ``definition`` on a confined
+    connection (QEMU gets only what virtctl, as root, opens for it: an image
+    from anywhere must not make it open /etc/shadow), else ``image`` (as
+    libvirt: the images' headers name them; QEMU runs as the caller, who can
+    read those files anyway)."""
     from virtctl.errors import ConnectFailed
 
-    value = query.get("backing", "image")
+    value = query.get("backing", "definition" if confined else "image")
     if value not in ("image", "definition"):
         raise ConnectFailed(f"backing='{value}' in the URI: use backing=image or backing=definition")
     return value == "definition"

@@ -33,10 +33,10 @@ class QemuDriver(Driver):
             from virtctl.drivers.qemu import confine
 
             self.state.confine = confine.settings(self.state.kind, uri.query)
-        if "backing" in uri.query:
+        if "backing" in uri.query or self.state.confine is not None:
             from virtctl.drivers.qemu import backing
 
-            self.state.backing_named = backing.settings(uri.query)
+            self.state.backing_named = backing.settings(uri.query, confined=self.state.confine is not None)
         if self.state.kind == "system" and os.geteuid() != 0:
             raise ConnectFailed("qemu:///system needs root (use qemu:///session)")
         self.state.ensure()

@@ -236,6 +236,7 @@ def _disk(top: Path, inner: str = "") -> str:
 
 @pytest.mark.skipif(QEMU_IMG is None, reason="qemu-img is not installed")
 def test_backing_file_is_resolved_and_handed_over(cenv, tmp_path):
+    cenv.uri += "&backing=image"  # the images' headers decide (a confined connection's default is 'definition')
     base, top = _images(tmp_path)
     assert as_qemu_user("/bin/cat", str(base)).returncode != 0  # out of the QEMU user's reach
     cenv.ok("create", write(tmp_path / "b.xml", guest_xml(cenv, "bk", _disk(top))), "--paused")
@@ -279,8 +280,9 @@ def test_backing_file_without_format_is_refused(cenv, tmp_path, confined):
 
 @pytest.mark.skipif(QEMU_IMG is None, reason="qemu-img is not installed")
 def test_backing_definition_lets_the_guest_read_only_named_files(cenv, tmp_path):
+    """A confined connection's default (backing=definition): the image's header
+    alone never makes virtctl open another file for QEMU."""
     base, top = _images(tmp_path)
-    cenv.uri += "&backing=definition"
     cenv.ok("define", write(tmp_path / "d.xml", guest_xml(cenv, "bd", _disk(top))))
     r = cenv.run("start", "bd")
     assert r.returncode == 1

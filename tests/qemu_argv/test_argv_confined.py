@@ -272,6 +272,8 @@ def test_chain_given_must_be_the_images():
 def test_backing_definition_policy_follows_only_named_files():
     assert backing.settings({}) is False and backing.settings({"backing": "image"}) is False
     assert backing.settings({"backing": "definition"}) is True
+    assert backing.settings({}, confined=True) is True  # a confined connection's default
+    assert backing.settings({"backing": "image"}, confined=True) is False
     with pytest.raises(ConnectFailed, match="backing=image or backing=definition"):
         backing.settings({"backing": "all"})
     imgs = Images({"/img/top.qcow2": ("/img/base.qcow2", "qcow2"), "/img/base.qcow2": ("/img/root.raw", "raw")})
