@@ -8,18 +8,15 @@ are normalised: ``CPU time`` (the test driver reports the wall clock) and
 """
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 import textwrap
 
 import pytest
 
-from vtest_paths import VIRSH
+from virsh_side import VIRSH, VIRTCTL, compare, needs_virsh
+from virsh_side import norm as _norm
+from virsh_side import run as _run
 
-pytestmark = [pytest.mark.virsh, pytest.mark.skipif(VIRSH is None, reason="virsh not installed")]
-
-VIRTCTL = shutil.which("virtctl")
+pytestmark = needs_virsh
 
 NODE_XML = textwrap.dedent("""\
     <node>
@@ -134,30 +131,6 @@ NODE_CASES = [
     "destroy epsilon; setvcpus epsilon 2 --config; vcpucount epsilon",
 ]
 
-_CPU_TIME = re.compile(r"^CPU time:\s+\S+$", re.M)
-
-
-def _norm(text: str) -> str:
-    return _CPU_TIME.sub("CPU time: <normalised>", text)
-
-
-def _run(argv: list[str], tmp_path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LC_ALL": "C.UTF-8",
-           "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
-    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
-
-
-def _compare(uri: str, cmd: str, tmp_path):
-    ours = _run([VIRTCTL, "-c", uri, cmd], tmp_path)
-    theirs = _run([VIRSH, "-c", uri, cmd], tmp_path)
-    assert "Traceback" not in ours.stderr, ours.stderr
-    assert _norm(ours.stdout) == _norm(theirs.stdout), (
-        f"stdout differs for {cmd!r}\n--- virsh stderr: {theirs.stderr}\n--- virtctl stderr: {ours.stderr}")
-    assert (ours.returncode == 0) == (theirs.returncode == 0), (
-        f"success differs for {cmd!r}: virsh {theirs.returncode} ({theirs.stderr.strip()}), "
-        f"virtctl {ours.returncode} ({ours.stderr.strip()})")
-
-
 @pytest.fixture
 def files(tmp_path):
     (tmp_path / "vm1.xml").write_text(DOMAIN_XML)
@@ -170,12 +143,12 @@ def files(tmp_path):
 
 @pytest.mark.parametrize("cmd", DEFAULT_CASES)
 def test_default_driver_matches_virsh(cmd, files):
-    _compare("test:///default", cmd.format(dir=files), files)
+    compare("test:///default", cmd.format(dir=files), files)
 
 
 @pytest.mark.parametrize("cmd", NODE_CASES)
 def test_node_file_matches_virsh(cmd, files):
-    _compare(f"test://{files}/node.xml", cmd, files)
+    compare(f"test://{files}/node.xml", cmd, files)
 
 
 def test_argv_form_matches_command_string(files):

@@ -1,0 +1,53 @@
+"""The same command string through the real virsh and through virtctl.
+
+Every kind's comparison with virsh (domains, networks, pools, volumes,
+snapshots, ...) runs through here, so that the environment both programs see
+and the few normalisations they need live in one place.  virsh is the oracle
+(Debian's libvirt-clients); tests that use this are skipped where it is absent.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from vtest_paths import VIRSH
+
+VIRTCTL = shutil.which("virtctl")
+
+needs_virsh = [pytest.mark.virsh, pytest.mark.skipif(VIRSH is None, reason="virsh not installed")]
+
+_CPU_TIME = re.compile(r"^CPU time:\s+\S+$", re.M)
+
+
+def norm(text: str) -> str:
+    """What differs by nature: the test driver's CPU time is the wall clock."""
+    return _CPU_TIME.sub("CPU time: <normalised>", text)
+
+
+def run(argv: list[str], home) -> subprocess.CompletedProcess:
+    """Run with a clean environment whose home and config are ``home``."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "LC_ALL": "C.UTF-8",
+           "XDG_CONFIG_HOME": str(home / "cfg")}
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+
+
+def both(uri: str, cmd: str, home, *, options: tuple[str, ...] = ()):
+    """(virsh's result, virtctl's result) for one command string."""
+    theirs = run([VIRSH, *options, "-c", uri, cmd], home)
+    ours = run([VIRTCTL, *options, "-c", uri, cmd], home)
+    return theirs, ours
+
+
+def compare(uri: str, cmd: str, home, *, options: tuple[str, ...] = ()):
+    """Assert identical stdout and the same success or failure."""
+    theirs, ours = both(uri, cmd, home, options=options)
+    assert "Traceback" not in ours.stderr, ours.stderr
+    assert norm(ours.stdout) == norm(theirs.stdout), (
+        f"stdout differs for {cmd!r}\n--- virsh stderr: {theirs.stderr}\n--- virtctl stderr: {ours.stderr}")
+    assert (ours.returncode == 0) == (theirs.returncode == 0), (
+        f"success differs for {cmd!r}: virsh {theirs.returncode} ({theirs.stderr.strip()}), "
+        f"virtctl {ours.returncode} ({ours.stderr.strip()})")
+    return theirs, ours
