@@ -171,6 +171,8 @@ class Driver:
         self.uri = uri
         self.readonly = readonly
         self.domains: DomainDriver = DomainDriver()
+        self.snapshots: SnapshotDriver = SnapshotDriver()
+        self.snapshots.driver_name = self.name  # what it lacks is NOT_SUPPORTED by this driver
 
     def close(self) -> None:
         pass
@@ -186,3 +188,43 @@ class Driver:
 
     def canonical_uri(self) -> str:
         return self.uri.text
+
+
+class SnapshotDriver:
+    """Domain snapshot operations (api/snapshot.py).  ``uuid`` is the domain's
+    canonical UUID, ``name`` a snapshot's name; records are
+    :class:`virtctl.api.snapshot.SnapshotRecord`.  A missing snapshot raises
+    NO_DOMAIN_SNAPSHOT."""
+
+    driver_name = "unknown"
+
+    def _ns(self, feature: str):
+        return not_supported(self.driver_name, feature)
+
+    def list(self, uuid: str) -> list:
+        """Every snapshot of the domain, parents before children (topological)."""
+        raise self._ns("snapshot-list")
+
+    def get(self, uuid: str, name: str):
+        raise self._ns("snapshot-info")
+
+    def get_xml(self, uuid: str, name: str, *, security_info: bool = False) -> str:
+        raise self._ns("snapshot-dumpxml")
+
+    def create(self, uuid: str, xml: str, *, source: str = "<input>", redefine: bool = False,
+               current: bool = False, no_metadata: bool = False, halt: bool = False,
+               disk_only: bool = False, reuse_external: bool = False, quiesce: bool = False,
+               atomic: bool = False, live: bool = False, validate: bool = False) -> str:
+        """Create from a <domainsnapshot> document; returns the new name."""
+        raise self._ns("snapshot-create")
+
+    def set_current(self, uuid: str, name: str) -> None:
+        raise self._ns("snapshot-current")
+
+    def revert(self, uuid: str, name: str, *, running: bool = False, paused: bool = False,
+               force: bool = False, reset_nvram: bool = False) -> None:
+        raise self._ns("snapshot-revert")
+
+    def delete(self, uuid: str, name: str, *, children: bool = False, children_only: bool = False,
+               metadata_only: bool = False) -> None:
+        raise self._ns("snapshot-delete")

@@ -67,6 +67,7 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
         self._doms: dict[str, TestDomain] = {}  # by UUID, in definition order
         self._names: dict[str, str] = {}  # name -> UUID (keeps uniqueness checks O(1))
         self._next_id = 1
+        self.snapshot_store = None  # the TestSnapshotDriver, set by the connection
 
     # --- helpers ------------------------------------------------------------
     def _get(self, uuid: str) -> TestDomain:
@@ -84,6 +85,7 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
             max_memory_kib=cur.max_memory_kib, memory_kib=cur.memory_kib,
             # libvirt's test driver reports the wall clock as CPU time; so do we
             cpu_time_ns=time.time_ns(),
+            has_current_snapshot=bool(self.snapshot_store and self.snapshot_store.count(uuid)),
             extra={"security": {"model": "testSecurity", "doi": "",
                                 "label": "libvirt-test" if d.id is not None else None,
                                 "enforcing": True}},
@@ -152,6 +154,8 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
     def _remove(self, uuid: str) -> None:
         d = self._doms.pop(uuid)
         self._names.pop(d.current.name, None)
+        if self.snapshot_store is not None:
+            self.snapshot_store.forget(uuid)
 
     # --- bulk loading (node files) ------------------------------------------------
     def load(self, node_domains) -> None:
@@ -218,6 +222,8 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
         if d.managed_save and not managed_save:
             raise OperationInvalid(
                 "Requested operation is not valid: Refusing to undefine while domain managed save image exists")
+        if self.snapshot_store is not None:
+            self.snapshot_store.check_undefine(uuid, d, snapshots_metadata)
         d.managed_save = False
         d.autostart = False
         if d.id is None:

@@ -42,6 +42,10 @@ class TestDriver(Driver):
         self._node = conf
         self.domains = TestDomainDriver()
         self.domains.load(conf.domains)
+        from virtctl.drivers.test.snapshots import TestSnapshotDriver
+
+        self.snapshots = TestSnapshotDriver(self.domains)
+        self.domains.snapshot_store = self.snapshots
 
     def hostname(self) -> str:
         import socket

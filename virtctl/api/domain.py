@@ -257,3 +257,36 @@ class Domain:
     def native_argv(self) -> list[str]:
         """The command line ``start`` would run for this domain's definition."""
         return self._drv.native_argv(uuid=self._uuid)
+
+    # --- snapshots (virtctl.api.snapshot) ------------------------------------------
+    def snapshots(self, **filters) -> list:
+        """This domain's snapshots (DomainSnapshot handles, by name unless
+        ``topological``) matching every filter: roots, leaves, no_leaves,
+        current (the current one's children), from_ (a snapshot's children),
+        descendants (with from_/current: all of them), internal, external,
+        disk_only, active, inactive, metadata, no_metadata."""
+        from virtctl.api.snapshot import select
+
+        return select(self, **filters)
+
+    def snapshot_lookup(self, name: str):
+        """The snapshot ``name`` of this domain (NO_DOMAIN_SNAPSHOT if none)."""
+        from virtctl.api.snapshot import DomainSnapshot
+
+        return DomainSnapshot(self, self._conn._driver.snapshots.get(self._uuid, name))
+
+    def current_snapshot(self):
+        """The current snapshot, or None."""
+        from virtctl.api.snapshot import DomainSnapshot
+
+        for rec in self._conn._driver.snapshots.list(self._uuid):
+            if rec.current:
+                return DomainSnapshot(self, rec)
+        return None
+
+    def create_snapshot(self, xml: str, *, source: str = "<input>", **flags):
+        """Create a snapshot from a <domainsnapshot> document (validated against
+        libvirt's schema); ``flags``: see SnapshotDriver.create.  Returns its handle."""
+        self._write("snapshot-create")
+        name = self._conn._driver.snapshots.create(self._uuid, xml, source=source, **flags)
+        return self.snapshot_lookup(name)

@@ -49,9 +49,19 @@ class Metadata:
     only if it needs names)."""
 
     def __init__(self, domains: Iterable[DomainMeta] | Callable[[], Iterable[DomainMeta]] = (),
-                 uri: str | None = None):
+                 uri: str | None = None, snapshots: Callable[[str], Iterable[tuple[str, str]]] | None = None):
         self._domains = domains
         self.uri = uri
+        self._snapshots = snapshots  # domain as typed -> [(snapshot name, help)], asked at TAB time
+
+    def snapshots_of(self, domain: str | None) -> list[tuple[str, str]]:
+        """The snapshots of the domain named on the line (none if unknown)."""
+        if domain is None or self._snapshots is None:
+            return []
+        try:
+            return sorted(self._snapshots(domain))
+        except Exception:  # no connection or no such domain: nothing to offer
+            return []
 
     @property
     def domains(self) -> list[DomainMeta]:
@@ -72,7 +82,14 @@ class Metadata:
     def from_connection(cls, conn) -> "Metadata":
         """One consistent listing of ``conn``'s domains."""
         return cls([DomainMeta(d.snapshot.name, d.snapshot.state.key, d.snapshot.persistent)
-                    for d in conn.domains()], uri=conn.uri)
+                    for d in conn.domains()], uri=conn.uri, snapshots=_snapshot_lister(conn))
+
+
+def _snapshot_lister(conn) -> Callable[[str], list[tuple[str, str]]]:
+    def names(domain: str) -> list[tuple[str, str]]:
+        return [(s.name, s.record.state + (", current" if s.record.current else ""))
+                for s in conn.lookup_domain(domain).snapshots()]
+    return names
 
 
 EMPTY = Metadata()
@@ -273,9 +290,11 @@ def _domains(meta: Metadata, which: str) -> list[tuple[str, str]]:
 
 
 def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: CommandSource,
-                   prefix: str = "") -> Completions:
-    """Candidates for the value of ``opt``."""
+                   prefix: str = "", domain: str | None = None) -> Completions:
+    """Candidates for the value of ``opt`` (``domain``: the one named on the line)."""
     c = opt.completer
+    if c == "snapshot":
+        return Completions(_matching(meta.snapshots_of(domain), incomplete, prefix))
     if c == "choice" or (c is None and opt.choices):
         choices = list(opt.choices)
         if "," in incomplete:  # a comma list (--mode acpi,agent): complete the last item
@@ -328,19 +347,22 @@ def complete(words: list[str], incomplete: str, meta: Metadata = EMPTY,
 
     state = parse(spec.name, spec.options, words[1:], variadic=spec.variadic, strict=False)
     given = {n for i in state.values for n in spec.options[i].names}
+    domain = next((state.values[i] for i in state.values if "--domain" in spec.options[i].names), None)
+    if not isinstance(domain, str):
+        domain = None
     if state.pending is not None:
-        return complete_value(state.pending, incomplete, meta, commands)
+        return complete_value(state.pending, incomplete, meta, commands, domain=domain)
     if not state.data_only and incomplete.startswith("--") and "=" in incomplete:
         name, _, value = incomplete.partition("=")
         o = spec.option(name)
         if o is None or not o.takes_value:
             return Completions()
-        return complete_value(o, value, meta, commands, prefix=name + "=")
+        return complete_value(o, value, meta, commands, prefix=name + "=", domain=domain)
     if not state.data_only and incomplete.startswith("-") and incomplete != "-":
         return Completions(_option_candidates(spec, given, incomplete))
     # a bare word: the next positional option not given by name, in order, then the variadic one
     if state.next_data is not None:
-        return complete_value(state.next_data, incomplete, meta, commands)
+        return complete_value(state.next_data, incomplete, meta, commands, domain=domain)
     if incomplete == "" and not state.data_only:
         return Completions(_option_candidates(spec, given, incomplete))
     return Completions()
@@ -485,6 +507,16 @@ def _lazy_domains(uri: str | None) -> Callable[[], list[DomainMeta]]:
     return load
 
 
+def _lazy_snapshots(uri: str | None) -> Callable[[str], list[tuple[str, str]]]:
+    def load(domain: str) -> list[tuple[str, str]]:
+        from virtctl.api.connection import Connection
+        from virtctl.uri import resolve
+
+        with Connection(resolve(uri), readonly=True) as conn:
+            return _snapshot_lister(conn)(domain)
+    return load
+
+
 def main_complete(args: list[str], out=None) -> int:
     """``virtctl __complete [--format plain|bash|zsh|fish] [--line L --cur C] -- WORD... CUR``
 
@@ -519,7 +551,7 @@ def main_complete(args: list[str], out=None) -> int:
     else:
         argv, incomplete = words[:-1], (words[-1] if words else "")
     uri, _ro, _rest, _p = split_global(argv)
-    meta = Metadata(_lazy_domains(uri), uri=uri)
+    meta = Metadata(_lazy_domains(uri), uri=uri, snapshots=_lazy_snapshots(uri))
     try:
         result = complete_argv(argv, incomplete, meta, StaticCommandSource())
     except Exception:  # a TAB must never print a traceback

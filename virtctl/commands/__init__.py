@@ -11,6 +11,7 @@ DOMAIN_MGMT = "Domain Management"
 DOMAIN_MON = "Domain Monitoring"
 HOST = "Host and Hypervisor"
 XML_GROUP = "XML"
+SNAPSHOT = "Snapshot"
 SELF = "Virtctl itself"
 
 # name -> (module under virtctl.commands, attribute, group)
@@ -58,6 +59,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "version": ("host", "version", HOST),
     "edit": ("xml_tools", "edit", DOMAIN_MGMT),
     "validate": ("xml_tools", "validate_cmd", XML_GROUP),
+    "snapshot-create": ("snapshot", "snapshot_create", SNAPSHOT),
+    "snapshot-create-as": ("snapshot", "snapshot_create_as", SNAPSHOT),
+    "snapshot-current": ("snapshot", "snapshot_current", SNAPSHOT),
+    "snapshot-delete": ("snapshot", "snapshot_delete", SNAPSHOT),
+    "snapshot-dumpxml": ("snapshot", "snapshot_dumpxml", SNAPSHOT),
+    "snapshot-edit": ("snapshot", "snapshot_edit", SNAPSHOT),
+    "snapshot-info": ("snapshot", "snapshot_info", SNAPSHOT),
+    "snapshot-list": ("snapshot", "snapshot_list", SNAPSHOT),
+    "snapshot-parent": ("snapshot", "snapshot_parent", SNAPSHOT),
+    "snapshot-revert": ("snapshot", "snapshot_revert", SNAPSHOT),
     "echo": ("builtin", "echo", SELF),
     "help": ("builtin", "help_cmd", SELF),
     "connect": ("builtin", "connect", SELF),
@@ -71,7 +82,7 @@ ALIASES: dict[str, str] = {
     "exit": "quit",
 }
 
-GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, XML_GROUP, SELF]
+GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, SNAPSHOT, XML_GROUP, SELF]
 
 # commands that run without a connection (virsh's VSH_CMD_FLAG_NOCONNECT, plus
 # validate): a command string of only these never opens one
