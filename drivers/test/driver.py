@@ -42,6 +42,10 @@ class TestDriver(Driver):
         self._node = conf
         self.domains = TestDomainDriver()
         self.domains.load(conf.domains)
+        from virtctl.drivers.test.storage import TestPoolDriver
+
+        self.pools = TestPoolDriver()
+        self.pools.load(conf.pools, source=uri.path)
 
     def hostname(self) -> str:
         import socket
