@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 
 from virtctl import __version__
 from virtctl.api.types import NodeInfo, Version
@@ -13,6 +11,10 @@ from virtctl.drivers.base import Driver
 from virtctl.drivers.qemu.domains import QemuDomainDriver
 from virtctl.drivers.qemu.state import StateRoot
 from virtctl.errors import ConnectFailed, OperationFailed
+from virtctl.lazy import lazy
+
+socket = lazy("socket")
+subprocess = lazy("subprocess")
 
 
 class QemuDriver(Driver):
