@@ -173,6 +173,7 @@ class Driver:
         self.domains: DomainDriver = DomainDriver()
         self.snapshots: SnapshotDriver = SnapshotDriver()
         self.snapshots.driver_name = self.name  # what it lacks is NOT_SUPPORTED by this driver
+        self.pools: PoolDriver = PoolDriver()
 
     def close(self) -> None:
         pass
@@ -188,6 +189,100 @@ class Driver:
 
     def canonical_uri(self) -> str:
         return self.uri.text
+
+
+class PoolDriver:
+    """Storage pool operations (pools by canonical UUID) and the volume part
+    (volumes by key).  Records are virtctl.api.storage's PoolRecord and
+    VolumeRecord; capacities in bytes."""
+
+    driver_name = "unknown"
+
+    def _ns(self, feature: str):
+        return not_supported(self.driver_name, feature)
+
+    # --- pools
+    def list(self) -> list:
+        return []
+
+    def get(self, uuid: str):
+        raise self._ns("pool-info")
+
+    def get_xml(self, uuid: str, *, inactive: bool = False) -> str:
+        raise self._ns("pool-dumpxml")
+
+    def define(self, xml: str, *, source: str = "<input>"):
+        raise self._ns("pool-define")
+
+    def create_xml(self, xml: str, *, source: str = "<input>", build: bool = False):
+        raise self._ns("pool-create")
+
+    def start(self, uuid: str, *, build: bool = False, overwrite: bool = False,
+              no_overwrite: bool = False) -> None:
+        raise self._ns("pool-start")
+
+    def build(self, uuid: str, *, overwrite: bool = False, no_overwrite: bool = False) -> None:
+        raise self._ns("pool-build")
+
+    def destroy(self, uuid: str) -> None:
+        raise self._ns("pool-destroy")
+
+    def delete(self, uuid: str) -> None:
+        raise self._ns("pool-delete")
+
+    def undefine(self, uuid: str) -> None:
+        raise self._ns("pool-undefine")
+
+    def set_autostart(self, uuid: str, *, enabled: bool) -> None:
+        raise self._ns("pool-autostart")
+
+    def refresh(self, uuid: str) -> None:
+        raise self._ns("pool-refresh")
+
+    def capabilities(self) -> str:
+        """``<storagepoolCapabilities>``: the pool types and volume formats supported."""
+        raise self._ns("pool-capabilities")
+
+    # --- volumes
+    def volumes(self, uuid: str) -> list:
+        """The volumes of an active pool (OPERATION_INVALID when inactive)."""
+        raise self._ns("vol-list")
+
+    def find_volume(self, *, name: str | None = None, pool_uuid: str | None = None,
+                    key: str | None = None, path: str | None = None):
+        """The record of the volume so named (``name`` with ``pool_uuid``), or None."""
+        return None
+
+    def volume_by_key(self, key: str):
+        raise self._ns("vol-info")
+
+    def volume_by_name(self, uuid: str, name: str):
+        raise self._ns("vol-info")
+
+    def volume_xml(self, key: str) -> str:
+        raise self._ns("vol-dumpxml")
+
+    def create_volume(self, uuid: str, xml: str, *, source: str = "<input>",
+                      prealloc_metadata: bool = False, clone_key: str | None = None):
+        raise self._ns("vol-create")
+
+    def delete_volume(self, key: str, *, wipe: bool = False) -> None:
+        raise self._ns("vol-delete")
+
+    def wipe_volume(self, key: str) -> None:
+        raise self._ns("vol-wipe")
+
+    def resize_volume(self, key: str, capacity: int, *, delta: bool = False, shrink: bool = False,
+                      allocate: bool = False) -> None:
+        raise self._ns("vol-resize")
+
+    def upload_volume(self, key: str, src, *, offset: int = 0, length: int = 0,
+                      sparse: bool = False) -> None:
+        raise self._ns("vol-upload")
+
+    def download_volume(self, key: str, dst, *, offset: int = 0, length: int = 0,
+                        sparse: bool = False) -> None:
+        raise self._ns("vol-download")
 
 
 class SnapshotDriver:

@@ -19,25 +19,22 @@ them so that a user's existing set-up keeps working.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from virtctl.errors import ConnectFailed, VirtError
+from virtctl.record import Record
 
 # the file libvirt itself reads as root
 SYSTEM_LIBVIRT_CONF = "/etc/libvirt/libvirt.conf"
 
 
-@dataclass(frozen=True)
-class URI:
-    """A parsed libvirt-style URI: ``driver[+transport]://[host]/path[?query]``."""
+class URI(Record):
+    """A parsed libvirt-style URI: ``driver[+transport]://[host]/path[?query]``:
+    text, scheme, transport (or None), host, path, query (a dict)."""
 
-    text: str
-    scheme: str
-    transport: str | None
-    host: str
-    path: str
-    query: dict[str, str] = field(default_factory=dict)
+    _fields = ("text", "scheme", "transport", "host", "path", "query")
+    _defaults = {"query": dict}
+    __slots__ = _fields
 
     @classmethod
     def parse(cls, text: str) -> "URI":

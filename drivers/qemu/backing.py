@@ -41,9 +41,7 @@ Rules:
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import stat
 
 from virtctl.errors import OperationFailed
@@ -53,34 +51,15 @@ from virtctl.xml import xmlapi
 COW = {"qcow2", "qed", "vmdk"}
 FORMATS = {"raw", "qcow2", "qed", "vmdk", "vdi", "vhdx", "vpc"}
 MAX_DEPTH = 32
-QEMU_IMG_TIMEOUT = 30.0
 
 
 def qemu_img_info(path: str, fmt: str, *, user=None) -> dict:
     """``qemu-img info`` of one image opened with format ``fmt`` (never probed,
-    backing file not opened); run confined when ``user`` is given."""
-    from virtctl.drivers.qemu import confine
+    backing file not opened); run confined when ``user`` is given (the shared
+    runner, qemu_img.py)."""
+    from virtctl.drivers.qemu import qemu_img
 
-    qemu_img = shutil.which("qemu-img")
-    if qemu_img is None:
-        raise OperationFailed("qemu-img is needed to inspect disk images (Debian: apt-get install qemu-utils)")
-    argv = [qemu_img, "info", "-U", "--output=json", "-f", fmt, "--", path]
-    keep = (confine.CAP_DAC_READ_SEARCH,) if user is not None else ()
-    try:
-        status, out, err = confine.run(argv, user=user, keep_caps=keep, timeout=QEMU_IMG_TIMEOUT)
-    except OSError as exc:
-        raise OperationFailed(f"cannot run '{qemu_img}': {exc.strerror}") from None
-    if status != 0:
-        msg = err.decode(errors="replace").strip().splitlines()
-        raise OperationFailed(f"cannot inspect the disk image '{path}' (format {fmt}): "
-                              + (msg[-1] if msg else f"qemu-img exited with status {status}"))
-    try:
-        info = json.loads(out)
-    except ValueError:
-        info = None
-    if not isinstance(info, dict):
-        raise OperationFailed(f"cannot inspect the disk image '{path}': qemu-img gave no JSON object")
-    return info
+    return qemu_img.info(path, fmt, user=user)
 
 
 def settings(query: dict[str, str], *, confined: bool = False) -> bool:

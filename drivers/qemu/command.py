@@ -87,6 +87,9 @@ def prepare(state, definition, paths, *, show: bool = False, warn=None) -> Comma
 
         (warn or _stderr)(f"QEMU runs as '{user.name}': the QEMU user '{DEFAULT_USER}' does not exist "
                           f"(create it: {CREATE_USER})")
+    from virtctl.drivers.qemu.storage.resolve import resolve
+
+    definition = resolve(state, definition)  # <disk type='volume'> -> the volume's file
     name = emulator_path(definition)
     build_argv(definition, paths, emulator=name, files=HostFiles(passed=user is not None))
     try:

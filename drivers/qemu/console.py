@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import time
 
 from virtctl.drivers.qemu.locks import FileLock, try_lock
 from virtctl.errors import InvalidArg, OperationFailed, OperationInvalid
+from virtctl.lazy import lazy
+
+socket = lazy("socket")  # only for the console itself
 
 
 class ConsoleStream:

@@ -9,17 +9,18 @@ its name reserved (and shows under it in ``list --all``).
 """
 from __future__ import annotations
 
-import html
 import os
 import re
-import shutil
 
 from virtctl.api.types import DomainRecord
 from virtctl.drivers.qemu import runtime as rt
 from virtctl.drivers.qemu.locks import FileLock, try_lock
 from virtctl.drivers.qemu.state import CorruptState, atomic_write, clean_stale, ensure_dir, fsync_dir, read_bytes, unlink_quiet
 from virtctl.errors import InvalidArg, NotSupported, OperationFailed, OperationInvalid, VirtError, XMLError
-from virtctl.xml.domain import DomainDef, check_name
+from virtctl.lazy import lazy
+
+shutil = lazy("shutil")
+_domain = lazy("virtctl.xml.domain")  # lxml: only for what parses or writes XML
 
 ARCH = "x86_64"
 
@@ -33,6 +34,8 @@ def _stored_name(path: str) -> str | None:
     except CorruptState:
         return None
     m = _NAME_RE.search(data or b"")
+    import html
+
     return html.unescape(m.group(1).decode("utf-8", "replace")) if m else None
 
 
@@ -51,7 +54,7 @@ class QemuDefinitionsMixin:
         return lock
 
     def _prepare(self, xml: str, source: str) -> DomainDef:
-        definition = DomainDef.parse(xml, source=source)
+        definition = _domain.DomainDef.parse(xml, source=source)
         if definition.type not in ("qemu", "kvm"):
             raise NotSupported(f"unsupported configuration: domain type '{definition.type}' is not "
                                "supported by the qemu driver (use 'qemu' or 'kvm')",
@@ -120,7 +123,9 @@ class QemuDefinitionsMixin:
     def _write_config(self, definition: DomainDef) -> None:
         uuid = definition.uuid
         ensure_dir(self.state.config_dir(uuid))
-        atomic_write(self.state.domain_xml(uuid), definition.to_xml())
+        data = definition.to_xml()
+        atomic_write(self.state.domain_xml(uuid), data)
+        self._remember(data, definition)
         # the name again, apart: if domain.xml ever rots, its name stays reserved (a
         # fallback only: not worth a second fsync on every define)
         atomic_write(self.state.name_file(uuid), definition.name + "\n", sync=False)
@@ -155,7 +160,7 @@ class QemuDefinitionsMixin:
 
     def rename(self, uuid: str, new_name: str) -> DomainRecord:
         try:
-            check_name(new_name)
+            _domain.check_name(new_name)
         except XMLError as exc:
             raise InvalidArg(str(exc)) from None
         with self._global_lock(), rt.domain_lock(self.state, uuid):

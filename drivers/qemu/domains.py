@@ -21,17 +21,17 @@ import time
 
 from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_number
 from virtctl.drivers.base import DomainDriver
-from virtctl.drivers.qemu import launch, live, process
+from virtctl.drivers.qemu import process
 from virtctl.drivers.qemu import runtime as rt
 from virtctl.drivers.qemu.argv_native import QemuNativeMixin
 from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.definitions import QemuDefinitionsMixin
 from virtctl.drivers.qemu.save import QemuSaveMixin
 from virtctl.drivers.qemu.stats import QemuStatsMixin
+from virtctl.drivers.qemu.summary import SummaryCache
 from virtctl.drivers.qemu.state import CorruptState, StateRoot, atomic_write, read_bytes
 from virtctl.errors import (InvalidArg, NoDomain, OperationFailed, OperationInvalid, OperationTimeout, VirtError,
                             not_supported)
-from virtctl.xml.domain import DomainDef
 
 _STATES = {"running": DomainState.RUNNING, "paused": DomainState.PAUSED,
            "crashed": DomainState.CRASHED, "shutdown": DomainState.SHUTDOWN}
@@ -47,6 +47,8 @@ def _no_domain(uuid: str) -> NoDomain:
 
 def _parse_stored(data: bytes, source: str) -> DomainDef:
     """A definition we wrote ourselves (validated when it was defined)."""
+    from virtctl.xml.domain import DomainDef  # lazily: lxml is not for list/dominfo
+
     try:
         return DomainDef.parse(data, source=source, validate=False)
     except VirtError as exc:
@@ -87,21 +89,42 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
         self.state = state
         self._warn = warn or (lambda msg: sys.stderr.write(f"warning: {msg}\n"))
         self._autodestroy: set[str] = set()
+        self._summaries: SummaryCache | None = None
 
     # --- reading -------------------------------------------------------------------
-    def _config(self, uuid: str) -> DomainDef | None:
-        data = read_bytes(self.state.domain_xml(uuid))
-        return None if data is None else _parse_stored(data, self.state.domain_xml(uuid))
+    def _summary_cache(self) -> SummaryCache:
+        if self._summaries is None:
+            self._summaries = SummaryCache(self.state.run)
+        return self._summaries
 
-    def _live(self, uuid: str) -> DomainDef | None:
-        data = read_bytes(self.state.live_xml(uuid))
-        return None if data is None else _parse_stored(data, self.state.live_xml(uuid))
+    def _remember(self, data: bytes | str, definition) -> None:
+        """Put what was just written in the summary cache (summary.py)."""
+        cache = self._summary_cache()
+        cache.put(data.encode("utf-8") if isinstance(data, str) else data, definition)
+        cache.save()
 
-    def _view(self, uuid: str, *, locked: bool = False) -> _View:
-        """NO_DOMAIN if the domain does not exist; corrupt parts are reported in the view."""
+    def _stored(self, path: str, summary: bool):
+        """The definition in ``path`` (None if absent); with ``summary`` only
+        its Summary, from the content-keyed cache (summary.py)."""
+        data = read_bytes(path)
+        if data is None:
+            return None
+        if summary:
+            return self._summary_cache().get(data, lambda d: _parse_stored(d, path))
+        return _parse_stored(data, path)
+
+    def _config(self, uuid: str, summary: bool = False) -> DomainDef | None:
+        return self._stored(self.state.domain_xml(uuid), summary)
+
+    def _live(self, uuid: str, summary: bool = False) -> DomainDef | None:
+        return self._stored(self.state.live_xml(uuid), summary)
+
+    def _view(self, uuid: str, *, locked: bool = False, summary: bool = False) -> _View:
+        """NO_DOMAIN if the domain does not exist; corrupt parts are reported in the view.
+        ``summary``: the definitions are Summary objects (enough for _record only)."""
         corrupt, defined = [], None
         try:
-            config = self._config(uuid)
+            config = self._config(uuid, summary)
         except CorruptState as exc:
             config, defined = None, True
             corrupt.append(f"its definition is corrupt: {exc}")
@@ -113,7 +136,7 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
         live_def = None
         if probe.alive or probe.corrupt:
             try:
-                live_def = self._live(uuid)
+                live_def = self._live(uuid, summary)
             except CorruptState as exc:
                 corrupt.append(f"its live definition is corrupt: {exc}")
         if config is None and live_def is None and not corrupt:
@@ -172,7 +195,7 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
         out = []
         for uuid in self._all_uuids():
             try:
-                v = self._view(uuid)
+                v = self._view(uuid, summary=True)
                 out.append(self._record(v))
             except NoDomain:
                 continue
@@ -181,15 +204,21 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
                 continue
             for msg in v.corrupt:
                 self._warn(f"domain {uuid} ({out[-1].name or '?'}): {msg}")
+        if self._summaries is not None:
+            self._summaries.save(prune=True)
         return out
 
     def get(self, uuid: str) -> DomainRecord:
-        return self._record(self._checked_view(uuid, allow_corrupt=True))
+        rec = self._record(self._checked_view(uuid, allow_corrupt=True, summary=True))
+        if self._summaries is not None:
+            self._summaries.save()
+        return rec
 
-    def _checked_view(self, uuid: str, *, locked: bool = False, allow_corrupt: bool = False) -> _View:
+    def _checked_view(self, uuid: str, *, locked: bool = False, allow_corrupt: bool = False,
+                      summary: bool = False) -> _View:
         """The view; OPERATION_FAILED naming the corruption unless ``allow_corrupt``
         (or unless what is corrupt is only the definition of a running domain)."""
-        v = self._view(uuid, locked=locked)
+        v = self._view(uuid, locked=locked, summary=summary)
         if v.corrupt and not allow_corrupt and (v.unknown or not v.probe.alive):
             raise OperationFailed(f"the state of domain {uuid} is corrupt: {'; '.join(v.corrupt)}"
                                   " (destroy or undefine it)")
@@ -211,6 +240,8 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
                 if k in attrs and k not in definition.root.attrib:
                     definition.root.set(k, attrs[k])
         if not security_info:
+            from virtctl.drivers.qemu import live
+
             live.hide_secrets(definition.root)
         return definition.to_xml()
 
@@ -224,13 +255,23 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
     # --- lifecycle ------------------------------------------------------------------------
     def _start(self, uuid: str, definition: DomainDef, *, persistent: bool, paused: bool,
                autodestroy: bool) -> None:
+        from virtctl.drivers.qemu import launch
+
         launch.start_domain(self.state, uuid, definition, persistent=persistent, paused=paused,
                             autodestroy=autodestroy, decorate=self._decorate)
+        try:  # the live definition as written (decorated), for the next one-shot command
+            data = read_bytes(self.state.live_xml(uuid))
+            if data is not None:
+                self._remember(data, _parse_stored(data, self.state.live_xml(uuid)))
+        except (CorruptState, VirtError, OSError):
+            pass  # only a cache
         if autodestroy:
             self._autodestroy.add(uuid)
 
     @staticmethod
     def _decorate(definition: DomainDef, record: dict, q) -> None:
+        from virtctl.drivers.qemu import live
+
         live.assign_aliases(definition.root)
         if definition.root.find("devices/graphics[@type='vnc']") is not None:
             try:
@@ -441,7 +482,9 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
         return live_flag, config
 
     def _save_live(self, uuid: str, definition: DomainDef) -> None:
-        atomic_write(self.state.live_xml(uuid), definition.to_xml(), sync=False)
+        data = definition.to_xml()
+        atomic_write(self.state.live_xml(uuid), data, sync=False)
+        self._remember(data, definition)
 
     def set_memory(self, uuid: str, kib: int, *, live: bool, config: bool) -> None:
         with rt.domain_lock(self.state, uuid):

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 
 from virtctl import __version__
 from virtctl.api.types import NodeInfo, Version
@@ -13,6 +11,10 @@ from virtctl.drivers.base import Driver
 from virtctl.drivers.qemu.domains import QemuDomainDriver
 from virtctl.drivers.qemu.state import StateRoot
 from virtctl.errors import ConnectFailed, OperationFailed
+from virtctl.lazy import lazy
+
+socket = lazy("socket")
+subprocess = lazy("subprocess")
 
 
 class QemuDriver(Driver):
@@ -41,6 +43,32 @@ class QemuDriver(Driver):
             raise ConnectFailed("qemu:///system needs root (use qemu:///session)")
         self.state.ensure()
         self.domains = QemuDomainDriver(self.state)
+        from virtctl.drivers.qemu.storage.pools import QemuPoolDriver
+
+        self.pools = QemuPoolDriver(self.state, users=self._volume_users)
+
+    def _volume_users(self, path: str, pool: str, name: str) -> list[str]:
+        """The running domains whose disks use the volume (by path, or by
+        pool and volume name): vol-delete and a shrinking vol-resize refuse."""
+        from virtctl.xml import xmlapi
+
+        users = []
+        for rec in self.domains.list():
+            if not rec.active:
+                continue
+            try:
+                root = xmlapi.parse(self.domains.get_xml(rec.uuid))
+            except Exception:  # a domain that just went away uses nothing
+                continue
+            for d in root.findall("devices/disk"):
+                src = d.find("source")
+                if src is None:
+                    continue
+                if src.get("file") == path or src.get("dev") == path or \
+                        (src.get("pool") == pool and src.get("volume") == name):
+                    users.append(rec.name)
+                    break
+        return users
 
     def close(self) -> None:
         self.domains.close()

@@ -66,8 +66,8 @@ def _wait_qemu(proc, paths, log_path: str, log_offset: int):
     the log is what the user sees."""
     from virtctl.drivers.qemu.qmp import QMP, QMPError
 
-    deadline = time.monotonic() + QEMU_START_TIMEOUT
-    delay = 0.002
+    start = time.monotonic()
+    deadline = start + QEMU_START_TIMEOUT
     while True:
         if proc.poll() is not None:
             raise _exited(proc, log_path, log_offset)
@@ -85,8 +85,11 @@ def _wait_qemu(proc, paths, log_path: str, log_offset: int):
         if time.monotonic() > deadline:
             raise OperationTimeout(f"QEMU did not come up within {QEMU_START_TIMEOUT:g}s: "
                                    + _log_since(log_path, log_offset))
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.05)
+        # QEMU usually greets within tens of ms: poll every ms then (a poll is a
+        # lock test and a connect, ~50 us; a growing back-off overshot by up
+        # to half the wait), then back off for a slow start
+        waited = time.monotonic() - start
+        time.sleep(0.001 if waited < 1.0 else min(0.001 + waited / 50, 0.05))
 
 
 def _exited(proc, log_path: str, log_offset: int) -> OperationFailed:

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
+
+from virtctl.lazy import lazy
+
+subprocess = lazy("subprocess")  # ~4 ms: not for a one-shot list
+_DEVNULL = -3  # subprocess.DEVNULL
 
 
 def proc_stat(pid: int) -> tuple[str, int] | None:
@@ -105,7 +109,7 @@ def _child_env(env: dict | None) -> dict | None:
 
 
 def spawn_detached(argv: list[str], log_path: str, *, pass_fds: tuple[int, ...] = (),
-                   env: dict | None = None, stdin=subprocess.DEVNULL) -> subprocess.Popen:
+                   env: dict | None = None, stdin=_DEVNULL) -> subprocess.Popen:
     """Start ``argv`` in its own session, stdin from /dev/null, stdout and stderr
     appended to ``log_path``; it outlives us (re-parented to init or a subreaper).
 

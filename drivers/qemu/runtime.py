@@ -48,15 +48,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import time
-from dataclasses import dataclass
 
 from virtctl.drivers.qemu import process
 from virtctl.drivers.qemu.locks import FileLock, pidfile_holder, try_lock
 from virtctl.drivers.qemu.state import (CorruptState, StateRoot, clean_stale, read_bytes, read_json, unlink_quiet,
                                        write_json)
 from virtctl.errors import OperationFailed, OperationInvalid, OperationTimeout, SystemError_
+from virtctl.lazy import lazy
+
+shutil = lazy("shutil")
 
 PHASE_STARTING = "starting"
 PHASE_RUNNING = "running"
@@ -244,15 +245,29 @@ def cleanup(state: StateRoot, uuid: str, rec: dict | None, reason: str | None, *
         unlink_quiet(os.path.join(rundir, name), missing_ok_only=False)
 
 
-@dataclass
 class Probe:
-    """What one look at a domain's runtime found."""
+    """What one look at a domain's runtime found.  (A plain class, not a
+    dataclass: the monitor imports this module, and its start-up is on the
+    path of every ``start``.)"""
 
-    record: dict | None  # the committed, live run (None when not running)
-    last_exit: dict | None  # why the last run ended (when not running)
-    transient_gone: bool = False  # a transient domain that has ended: it no longer exists
-    corrupt: str | None = None  # the record cannot be read (why); QEMU may run on
-    holder: int | None = None  # with ``corrupt``: the live QEMU holding the pid file
+    __slots__ = ("record", "last_exit", "transient_gone", "corrupt", "holder")
+
+    def __init__(self, record: dict | None, last_exit: dict | None, transient_gone: bool = False,
+                 corrupt: str | None = None, holder: int | None = None):
+        self.record = record  # the committed, live run (None when not running)
+        self.last_exit = last_exit  # why the last run ended (when not running)
+        self.transient_gone = transient_gone  # a transient domain that has ended: it no longer exists
+        self.corrupt = corrupt  # the record cannot be read (why); QEMU may run on
+        self.holder = holder  # with ``corrupt``: the live QEMU holding the pid file
+
+    def _key(self) -> tuple:
+        return (self.record, self.last_exit, self.transient_gone, self.corrupt, self.holder)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is Probe and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return "Probe(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
     @property
     def alive(self) -> bool:
@@ -379,13 +394,16 @@ def connect_qmp(record: dict, *, timeout: float = 10.0, which: str = "qmp"):
         raise qmp_error(exc, "connecting to QEMU") from None
 
 
-@dataclass
 class RunningDomain:
     """A live run, seen under the domain lock (see the module docstring)."""
 
-    state: StateRoot
-    uuid: str
-    record: dict
+    __slots__ = ("state", "uuid", "record")
+
+    def __init__(self, state: StateRoot, uuid: str, record: dict):
+        self.state, self.uuid, self.record = state, uuid, record
+
+    def __repr__(self) -> str:
+        return f"RunningDomain(uuid={self.uuid!r})"
 
     @property
     def paths(self) -> dict:

@@ -47,12 +47,15 @@ from __future__ import annotations
 import os
 import time
 
-from virtctl import savefile
-from virtctl.drivers.qemu import launch, process
+from virtctl.drivers.qemu import process
 from virtctl.drivers.qemu import runtime as rt
 from virtctl.drivers.qemu.faults import killpoint
 from virtctl.drivers.qemu.state import fsync_dir, unlink_quiet
 from virtctl.errors import InvalidArg, OperationFailed, OperationInvalid, VirtError
+from virtctl.lazy import lazy
+
+savefile = lazy("virtctl.savefile")
+launch = lazy("virtctl.drivers.qemu.launch")
 
 FDNAME = rt.SAVE_FDNAME
 MANAGED_SAVE = "managed.save"

@@ -51,15 +51,17 @@ lxml or the API.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
-import secrets
 import stat
-import tempfile
 
 from virtctl.errors import ConnectFailed, OperationFailed, SystemError_
+from virtctl.lazy import lazy
+
+secrets = lazy("secrets")  # start-up time: these three cost ~8 ms and a list needs none
+tempfile = lazy("tempfile")
+hashlib = lazy("hashlib")
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_STATE_FILE = 10 * 1024 * 1024  # the XML limit: all we write must read back
@@ -358,7 +360,11 @@ class StateRoot:
         natural = os.path.join(run, "domains")
         if len(natural.encode()) + _SOCK_NAME_ROOM <= SUN_PATH_MAX:
             return natural
-        digest = hashlib.sha256(run.encode()).hexdigest()[:12]
+        try:  # the same SHA-256 without OpenSSL's import cost
+            from _sha256 import sha256
+        except ImportError:
+            sha256 = hashlib.sha256
+        digest = sha256(run.encode()).hexdigest()[:12]
         return os.path.join("/tmp", f"virtctl-{os.geteuid()}-{digest}")
 
     def ensure(self) -> None:

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 
 from virtctl.drivers.qemu import runtime as rt
 from virtctl.errors import InvalidArg, OperationFailed, OperationInvalid
+from virtctl.lazy import lazy
+
+secrets = lazy("secrets")
 
 PPM_MIME = "image/x-portable-pixmap"
 BALLOON_QOM = "/machine/peripheral/balloon0"

@@ -50,3 +50,21 @@ DEFAULT_NODE_XML = """\
   </pool>
 </node>
 """
+
+
+def _domain_texts(node: str) -> list[str]:
+    out, i = [], 0
+    while (start := node.find("<domain", i)) >= 0:
+        i = node.index("</domain>", start) + len("</domain>")
+        out.append(node[start:i])
+    return out
+
+
+# What a DomainRecord takes from each domain above, so that a one-shot
+# list/dominfo/domstate parses no XML (node.LazyDomainDef); a test checks
+# these against the parsed definitions.
+_SUMMARIES = [
+    {"name": "test", "uuid": "6695eb01-f6a4-8304-79aa-97f2502e193f", "title": "", "os_type": "hvm",
+     "vcpus": 2, "max_vcpus": 2, "max_memory_kib": 8388608, "memory_kib": 2097152, "runstate": 1},
+]
+DEFAULT_DOMAINS = list(zip(_domain_texts(DEFAULT_NODE_XML), _SUMMARIES, strict=True))

@@ -9,30 +9,30 @@ behaves like a real hypervisor instead; the README lists the differences.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from virtctl.api.domain import SHUTDOWN_MODES
 from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_number
 from virtctl.drivers.base import DomainDriver
 from virtctl.drivers.test.extra import TestExtraMixin
 from virtctl.errors import InvalidArg, NoDomain, OperationFailed, OperationInvalid, unsupported_flags
-from virtctl.xml import xmlapi
-from virtctl.xml.domain import DomainDef, check_name, new_uuid
+from virtctl.lazy import lazy
+
+xmlapi = lazy("virtctl.xml.xmlapi")  # lxml: only for what reads or writes XML
+_domain = lazy("virtctl.xml.domain")
 
 TEST_ARCH = "i686"  # libvirt's test driver fills this arch, and so do we
 TEST_MAX_VCPUS = 32  # what libvirt's test driver says it supports
 
 
-@dataclass
 class TestDomain:
-    config: DomainDef
-    live: DomainDef | None = None
-    id: int | None = None
-    state: DomainState = DomainState.SHUTOFF
-    reason: int = 0
-    persistent: bool = True
-    autostart: bool = False
-    managed_save: bool = False
+    __slots__ = ("config", "live", "id", "state", "reason", "persistent", "autostart", "managed_save")
+
+    def __init__(self, config: DomainDef, live: DomainDef | None = None, id: int | None = None,  # noqa: A002
+                 state: DomainState = DomainState.SHUTOFF, reason: int = 0, persistent: bool = True,
+                 autostart: bool = False, managed_save: bool = False):
+        self.config, self.live, self.id = config, live, id
+        self.state, self.reason = state, reason
+        self.persistent, self.autostart, self.managed_save = persistent, autostart, managed_save
 
     @property
     def current(self) -> DomainDef:
@@ -130,7 +130,7 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
         return definition
 
     def _prepare(self, xml: str, source: str) -> DomainDef:
-        return self._normalized(DomainDef.parse(xml, source=source))
+        return self._normalized(_domain.DomainDef.parse(xml, source=source))
 
     def _check_unique(self, definition: DomainDef) -> TestDomain | None:
         """libvirt's rule: same UUID = same domain (name must match); a name
@@ -162,7 +162,7 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
         for nd in node_domains:
             definition = nd.definition
             if definition.uuid is None:
-                definition.uuid = new_uuid()
+                definition.uuid = _domain.new_uuid()
             self._check_unique(definition)
             d = TestDomain(config=definition, persistent=not nd.transient,
                            managed_save=nd.managed_save)
@@ -243,7 +243,7 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
             raise OperationInvalid(
                 f"Requested operation is not valid: domain with name '{new_name}' already exists")
         try:
-            check_name(new_name)
+            _domain.check_name(new_name)
         except Exception as exc:
             raise InvalidArg(str(exc)) from None
         del self._names[d.config.name]

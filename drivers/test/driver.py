@@ -23,9 +23,7 @@ class TestDriver(Driver):
         if uri.host:
             raise ConnectFailed(f"remote connections are not supported: '{uri.text}'")
         if uri.path == "/default":
-            from virtctl.drivers.test.default_node import DEFAULT_NODE_XML
-
-            conf = node.load(DEFAULT_NODE_XML, source="test:///default", trusted=True)
+            conf = node.load_default()  # parses nothing until a command needs XML
         elif uri.path.startswith("/") and uri.path != "/":
             if not os.path.exists(uri.path):
                 raise ConnectFailed(f"failed to connect to '{uri.text}': no such file: {uri.path}")
@@ -46,6 +44,10 @@ class TestDriver(Driver):
 
         self.snapshots = TestSnapshotDriver(self.domains)
         self.domains.snapshot_store = self.snapshots
+        from virtctl.drivers.test.storage import TestPoolDriver
+
+        self.pools = TestPoolDriver()
+        self.pools.load(conf.pools, source=uri.path)
 
     def hostname(self) -> str:
         import socket

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from virtctl.api.types import DomainState
 from virtctl.errors import InvalidArg, NotSupported, OperationFailed, OperationInvalid
-from virtctl import savefile
+from virtctl.lazy import lazy
+
+savefile = lazy("virtctl.savefile")  # gzip: only for save and restore
 
 # A 2x1 black/white PPM: what the mock "screen" shows.
 _SCREEN = b"P6\n2 1\n255\n\x00\x00\x00\xff\xff\xff"

@@ -10,12 +10,13 @@ namespace: ``<test:runstate>N</test:runstate>``, ``<test:transient/>``,
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from virtctl.api.types import DomainState, NodeInfo
 from virtctl.errors import XMLError
-from virtctl.xml import xmlapi
-from virtctl.xml.domain import DomainDef
+from virtctl.lazy import lazy
+
+xmlapi = lazy("virtctl.xml.xmlapi")  # lxml: not for a one-shot command on test:///default
+_domain = lazy("virtctl.xml.domain")
 
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 
@@ -23,22 +24,78 @@ DEFAULT_NODE_INFO = NodeInfo(model="i686", memory_kib=3145728, cpus=16, mhz=1400
                              nodes=2, sockets=2, cores=2, threads=2)
 
 
-@dataclass
 class NodeDomain:
-    definition: DomainDef
-    runstate: DomainState = DomainState.RUNNING
-    transient: bool = False
-    managed_save: bool = False
+    def __init__(self, definition, runstate: DomainState = DomainState.RUNNING,
+                 transient: bool = False, managed_save: bool = False):
+        self.definition = definition
+        self.runstate, self.transient, self.managed_save = runstate, transient, managed_save
 
 
-@dataclass
+_OBJECT_KINDS = ("networks", "pools", "interfaces", "devices")
+
+
 class NodeConfig:
-    info: NodeInfo
-    domains: list[NodeDomain] = field(default_factory=list)
-    networks: list = field(default_factory=list)  # elements, for the network issue
-    pools: list = field(default_factory=list)
-    interfaces: list = field(default_factory=list)
-    devices: list = field(default_factory=list)
+    """The host, the domains, and the other objects (elements, for the
+    network and storage issues; ``load_objects`` makes them on first use)."""
+
+    def __init__(self, info: NodeInfo, domains=None, *, load_objects=None):
+        self.info = info
+        self.domains: list[NodeDomain] = domains if domains is not None else []
+        self._objects = None if load_objects else {k: [] for k in _OBJECT_KINDS}
+        self._load_objects = load_objects
+
+    def objects(self, kind: str) -> list:
+        if self._objects is None:
+            self._objects = self._load_objects()
+        return self._objects[kind]
+
+    networks = property(lambda self: self.objects("networks"))
+    pools = property(lambda self: self.objects("pools"))
+    interfaces = property(lambda self: self.objects("interfaces"))
+    devices = property(lambda self: self.objects("devices"))
+
+
+class LazyDomainDef:
+    """A trusted definition (test:///default's) parsed on first need: until
+    then the summary answers what a DomainRecord takes (name, uuid, title,
+    os_type, vcpus, memory), so ``list``/``dominfo``/``domstate`` import no
+    lxml.  Any other attribute, and any assignment, parses it and goes to
+    the DomainDef from then on (tests/test_import_discipline.py checks the
+    summary against the parsed definition)."""
+
+    _SUMMARY = ("name", "uuid", "title", "os_type", "vcpus", "max_vcpus", "max_memory_kib", "memory_kib")
+
+    def __init__(self, xml: str, source: str, summary: dict):
+        object.__setattr__(self, "_lazy", (xml, source, summary))
+        object.__setattr__(self, "_real", None)
+
+    def materialize(self):
+        real = self._real
+        if real is None:
+            xml, source, _summary = self._lazy
+            real = _domain.DomainDef(xmlapi.parse(xml, source=source))
+            real.check(source)
+            object.__setattr__(self, "_real", real)
+        return real
+
+    def __getattr__(self, attr):
+        if self._real is None and attr in self._SUMMARY:
+            return self._lazy[2][attr]
+        return getattr(self.materialize(), attr)
+
+    def __setattr__(self, attr, value):
+        setattr(self.materialize(), attr, value)
+
+
+def load_default() -> NodeConfig:
+    """test:///default without parsing anything (default_node.py)."""
+    from virtctl.drivers.test import default_node as dn
+
+    domains = [NodeDomain(LazyDomainDef(xml, "test:///default", summary), runstate=DomainState(summary["runstate"]))
+               for xml, summary in dn.DEFAULT_DOMAINS]
+    return NodeConfig(DEFAULT_NODE_INFO, domains,
+                      load_objects=lambda: {k: getattr(load(dn.DEFAULT_NODE_XML, source="test:///default",
+                                                            trusted=True), k) for k in _OBJECT_KINDS})
 
 
 def _int(root, path: str, default: int, source: str) -> int:
@@ -89,9 +146,9 @@ def _node_domain(el, source: str, validate_domain: bool) -> NodeDomain:
             el.remove(child)
     xmlapi.cleanup_namespaces(el)
     if validate_domain:
-        definition = DomainDef.parse(xmlapi.tostring(el), source=source)
+        definition = _domain.DomainDef.parse(xmlapi.tostring(el), source=source)
     else:  # validated with its node: take the element itself, no re-parse
-        definition = DomainDef(el)
+        definition = _domain.DomainDef(el)
         definition.check(source)
     nd = NodeDomain(definition=definition)
     if "runstate" in hints:
@@ -131,6 +188,6 @@ def load(data: str | bytes, source: str, *, trusted: bool = False) -> NodeConfig
             conf.domains.append(_node_domain(obj, src, validate_domain=obj is not el))
         elif el.tag in ("network", "pool", "interface", "device"):
             obj, _src = _resolve(el, base_dir, source)
-            getattr(conf, {"network": "networks", "pool": "pools", "interface": "interfaces",
-                           "device": "devices"}[el.tag]).append(obj)
+            conf.objects({"network": "networks", "pool": "pools", "interface": "interfaces",
+                          "device": "devices"}[el.tag]).append(obj)
     return conf

@@ -163,13 +163,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="5 repetitions (1 for the big node files) instead of 15 (3)")
     parser.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
                         help="kill a node-file run after this long (default 120; 0 = never)")
+    parser.add_argument("--virtctl", metavar="PATH",
+                        help="the virtctl to time (default: the one beside this python)")
     args = parser.parse_args(argv)
     big_timeout = args.timeout or None
 
     reps = 5 if args.quick else 15
     big_reps = 1 if args.quick else 3
 
-    virtctl = find_virtctl()
+    virtctl = args.virtctl or find_virtctl()
     virsh = shutil.which("virsh")
     py = sys.executable
 
@@ -177,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     env.pop("VIRTCTL_DEFAULT_URI", None)
     env.pop("LIBVIRT_DEFAULT_URI", None)
+    env.pop("VIRSH_DEFAULT_CONNECT_URI", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # time byte-compiled code, as an install runs
     env["NO_COLOR"] = "1"
 
     print(f"Python   : {sys.version.split()[0]} ({py})")
@@ -197,92 +201,159 @@ def main(argv: list[str] | None = None) -> int:
     def vs(*a: str) -> list[str] | None:
         return [virsh, *a] if virsh else None
 
-    # (case, virtctl argv, peer argv, peer name, repetitions, timeout)
-    cases: list[tuple[str, list[str] | None, list[str] | None, str, int, float | None]] = [
-        ("list --all (test:///default)",
-         vc("-c", "test:///default", "list", "--all"),
-         vs("-c", "test:///default", "list", "--all"), "virsh", reps, None),
-        ("dominfo test (test:///default)",
-         vc("-c", "test:///default", "dominfo", "test"),
-         vs("-c", "test:///default", "dominfo", "test"), "virsh", reps, None),
-        ("--json list (test:///default)",
-         vc("-c", "test:///default", "--json", "list"),
-         None, "-", reps, None),
-        ("floor: python -c 'import click'",
-         [py, "-c", "import click"], None, "-", reps, None),
-        ("floor: python -c pass",
-         [py, "-c", "pass"], None, "-", reps, None),
-    ]
-
     failures: list[Exception] = []
     with tempfile.TemporaryDirectory(prefix="virtctl-bench-") as tmp:
+        qroot = Path(tmp) / "qemu-root"
+        quri = f"qemu:///embed?root={qroot}"
+        qxml = Path(tmp) / "g.xml"
+        qxml.write_text("<domain type='qemu'><name>g</name><memory unit='MiB'>64</memory>"
+                        "<os><type>hvm</type></os></domain>\n", encoding="utf-8")
+        have_qemu = virtctl is not None and subprocess.run(
+            [virtctl, "-c", quri, "define", str(qxml)], capture_output=True, env=env).returncode == 0
+        vroot = Path(tmp) / "virsh-root"
+        virsh_quri = f"qemu:///embed?root={vroot}"
+        have_virsh_qemu = virsh is not None and subprocess.run(
+            [virsh, "-q", "-c", virsh_quri, "define", str(qxml)], capture_output=True,
+            env=env).returncode == 0
+
+        # one-shot commands: (case, virtctl argv, virsh argv)
+        one_shot = []
+        for label, uri, vuri, dom, ok, vok in (
+                ("test", "test:///default", "test:///default", "test", True, virsh is not None),
+                ("qemu", quri, virsh_quri, "g", have_qemu, have_virsh_qemu)):
+            for cmd in (["list", "--all"], ["dominfo", dom], ["domstate", dom]):
+                one_shot.append((f"{' '.join(cmd)} ({label})",
+                                 vc("-c", uri, *cmd) if ok else None,
+                                 vs("-c", vuri, *cmd) if vok else None))
+        one_shot.append(("--json list (test)", vc("-c", "test:///default", "--json", "list"), None))
+
+        rows = []
+        floors = ([py, "-c", "pass"], [py, "-c", "import click"])
+        for name, vc_argv, peer_argv in one_shot:
+            print(f"timing: {name} ...", flush=True)
+            if vc_argv:
+                median_ms(vc_argv, 1, env, failures)  # warm-up: byte-compile, page cache
+            # interleaved runs (floor, floor+click, virtctl, virsh, floor, ...): a
+            # change in the machine's load weighs on every column alike
+            samples = interleaved([*floors, vc_argv, peer_argv], reps, env, failures)
+            f_py, f_click, ours, peer = (statistics.median(x) * 1000 if x else None for x in samples)
+            over = (statistics.median(a - b for a, b in zip(samples[2], samples[1])) * 1000
+                    if samples[2] and samples[1] else None)
+            rows.append((name, fmt_ms(ours), fmt_ms(f_py), fmt_ms(f_click), fmt_ms(over),
+                         fmt_ms(peer), _ratio(ours, peer)))
+
+        # batch mode: N commands on stdin in one process, per-command cost
+        batch_rows = []
+        for label, uri, dom, ok in (("test", "test:///default", "test", True), ("qemu", quri, "g", have_qemu)):
+            if not (virtctl and ok):
+                continue
+            print(f"timing: batch dominfo ({label}) ...", flush=True)
+            per = batch_cost(virtctl, uri, f"dominfo {dom}", env, failures, reps)
+            batch_rows.append((f"stdin batch: dominfo ({label}), per command", per))
+
+        node_rows = []
         node_files: dict[int, Path] = {}
         for n in (1_000, 10_000):
             path = Path(tmp) / f"node-{n}.xml"
             write_node_file(path, n)
             node_files[n] = path
-            uri = f"test://{path}"
-            cases.append((f"list --all ({n:,} domains)",
-                          vc("-c", uri, "list", "--all"),
-                          vs("-c", uri, "list", "--all"), "virsh", big_reps,
-                          big_timeout))
-
-        # Sanity check: both tools list the same number of lines.
         uri_1k = f"test://{node_files[1_000]}"
         print(f"Line-count check on the 1,000-domain node file ({uri_1k}):")
         vc_lines = vs_lines = None
         if virtctl:
-            vc_lines, vc_err = count_lines([virtctl, "-c", uri_1k, "list", "--all"], env,
-                                          big_timeout)
-            if vc_lines is None:
-                print("  virtctl FAILED:")
-                for line in vc_err.rstrip().splitlines() or ["(no stderr)"]:
-                    print(f"     {line}")
-            else:
-                print(f"  virtctl: {vc_lines} lines")
+            vc_lines, vc_err = count_lines([virtctl, "-c", uri_1k, "list", "--all"], env, big_timeout)
+            print(f"  virtctl: {vc_lines} lines" if vc_lines is not None else f"  virtctl FAILED: {vc_err}")
         if virsh:
-            vs_lines, vs_err = count_lines([virsh, "-c", uri_1k, "list", "--all"], env,
-                                          big_timeout)
-            if vs_lines is None:
-                print(f"  virsh FAILED: {vs_err.strip()}")
-            else:
-                print(f"  virsh  : {vs_lines} lines")
+            vs_lines, vs_err = count_lines([virsh, "-c", uri_1k, "list", "--all"], env, big_timeout)
+            print(f"  virsh  : {vs_lines} lines" if vs_lines is not None else f"  virsh FAILED: {vs_err}")
         if vc_lines is not None and vs_lines is not None:
-            verdict = "SAME" if vc_lines == vs_lines else "DIFFERENT"
-            print(f"  => line counts are {verdict}")
-        print()
-
-        rows = []
-        for name, vc_argv, peer_argv, peer_name, n, limit in cases:
+            print(f"  => line counts are {'SAME' if vc_lines == vs_lines else 'DIFFERENT'}")
+        for n, path in node_files.items():
+            uri = f"test://{path}"
+            name = f"list --all ({n:,} domains, test node file)"
             print(f"timing: {name} ...", flush=True)
-            ours = median_ms(vc_argv, n, env, failures, limit)
-            peer = median_ms(peer_argv, n, env, failures, limit) if peer_argv else None
-            if isinstance(ours, float) and isinstance(peer, float) and peer:
-                ratio = f"{ours / peer:.2f}x"
-            elif isinstance(ours, str) and isinstance(peer, float) and peer:
-                ratio = f">{float(ours[1:]) / peer:.0f}x"
-            else:
-                ratio = "-"
-            rows.append((name, fmt_ms(ours), fmt_ms(peer),
-                         peer_name if peer_argv else "-", ratio))
+            ours = median_ms(vc("-c", uri, "list", "--all"), big_reps, env, failures, big_timeout)
+            peer = median_ms(vs("-c", uri, "list", "--all"), big_reps, env, failures, big_timeout)
+            node_rows.append((name, fmt_ms(ours), fmt_ms(peer), _ratio(ours, peer)))
 
     print()
-    header = ("case", "virtctl median (ms)", "peer median (ms)", "peer", "ratio")
+    print_table(("one-shot command", "virtctl", "python -c pass", "python+click", "virtctl-click",
+                 "virsh", "virtctl/virsh"), rows)
+    print()
+    print("ms, median of fresh processes; 'virtctl-click' is the median of the paired differences\n(virtctl run minus the python+click run next to it): the overhead above that floor.")
+    print()
+    print_table(("batch (one process, commands on stdin)", "ms per command"),
+                [(name, f"{per:.3f}" if isinstance(per, float) else "-") for name, per in batch_rows])
+    print()
+    print_table(("large node files", "virtctl", "virsh", "virtctl/virsh"), node_rows)
+    print()
+    print("'>N' = killed after the --timeout (N ms); the ratio is then a lower bound.")
+    print("QEMU start/destroy against bare QEMU and list --all of 1,000 QEMU domains:"
+          " tests/bench/bench_qemu_driver.py.")
+    if failures:
+        print(f"\n{len(failures)} command(s) failed or timed out; see the '!!' lines above.")
+    return 1 if failures else 0
+
+
+def interleaved(argvs: list[list[str] | None], reps: int, env: dict[str, str],
+                failures: list[Exception]) -> list[list[float]]:
+    """``reps`` rounds, each running every argv once in turn; the samples (s)
+    of each argv ([] for None or a failure)."""
+    out: list[list[float]] = [[] for _ in argvs]
+    dead = [a is None for a in argvs]
+    for _ in range(reps):
+        for i, argv in enumerate(argvs):
+            if dead[i]:
+                continue
+            try:
+                out[i].append(time_once(argv, env, None))
+            except (RunFailed, OSError) as exc:
+                failures.append(exc)
+                print(f"  !! {' '.join(argv)} failed: {exc}", flush=True)
+                dead[i], out[i] = True, []
+    return out
+
+
+def _ratio(ours, peer) -> str:
+    if isinstance(ours, float) and isinstance(peer, float) and peer:
+        return f"{ours / peer:.2f}x"
+    if isinstance(ours, str) and isinstance(peer, float) and peer:
+        return f">{float(ours[1:]) / peer:.0f}x"
+    return "-"
+
+
+def batch_cost(virtctl: str, uri: str, command: str, env: dict[str, str],
+               failures: list[Exception], reps: int, n: int = 1000) -> float | None:
+    """(time of N lines on stdin - time of 1 line) / (N - 1), in ms: the cost
+    of one more command in the stdin batch mode."""
+    def run(lines: int) -> float | None:
+        data = (command + "\n") * lines
+        samples = []
+        for _ in range(max(3, reps // 3)):
+            start = time.perf_counter()
+            proc = subprocess.run([virtctl, "-c", uri], input=data.encode(), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, env=env)
+            samples.append(time.perf_counter() - start)
+            if proc.returncode:
+                failures.append(RunFailed([virtctl, "-c", uri], proc.returncode, proc.stderr.decode()))
+                print(f"  !! batch '{command}' on {uri} failed: {proc.stderr.decode().strip()}")
+                return None
+        return statistics.median(samples)
+
+    one, many = run(1), run(n)
+    if one is None or many is None:
+        return None
+    return max(0.0, (many - one) / (n - 1) * 1000.0)
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w)
-                     for i, (h, w) in enumerate(zip(header, widths)))
+    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))
     print(line)
     print("-" * len(line))
     for row in rows:
         print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
                         for i, (c, w) in enumerate(zip(row, widths))))
-    print()
-    print("ratio = virtctl / peer (below 1.00x means virtctl is faster).")
-    print("The 'floor' rows time the interpreter alone, in the virtctl column.")
-    print("'>N' = killed after the --timeout (N ms); the ratio is then a lower bound.")
-    if failures:
-        print(f"\n{len(failures)} command(s) failed or timed out; see the '!!' lines above.")
-    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -75,6 +75,10 @@ def bench_virtctl(xml: str, runs: int) -> tuple[list[float], list[float], str]:
             t, r = timed([virtctl, "-c", uri, "destroy", "g"])
             assert r.returncode == 0, r.stderr
             stops.append(t)
+            time.sleep(0.1)
+            t, r = timed([virtctl, "-c", uri, "start g; destroy g"])
+            assert r.returncode == 0, r.stderr
+            ONE_CALL.append(t)
     finally:
         subprocess.run([virtctl, "-c", uri, "destroy", "g"], capture_output=True)
         from virtctl.drivers.qemu.state import StateRoot
@@ -85,6 +89,10 @@ def bench_virtctl(xml: str, runs: int) -> tuple[list[float], list[float], str]:
             shutil.rmtree(sock, ignore_errors=True)
         f.unlink()
     return starts, stops, ""
+
+
+ONE_CALL: list[float] = []
+BARE: list[list[float]] = [[], []]  # virtctl -c URI 'start g; destroy g' (one process)
 
 
 def bench_api(xml: str, runs: int) -> tuple[list[float], list[float], str]:
@@ -252,11 +260,18 @@ def main() -> None:
                       ("bare QEMU", bench_bare),
                       ("virsh (libvirt qemu:///embed)", bench_libvirt)):
         starts, stops, note = fn(xml, a.runs)
+        if fn is bench_bare:
+            BARE[:] = [starts, stops]
         rows.append((label, med(starts), med(stops), note))
     print(f"start/destroy latency of the test guest (TCG), median of {a.runs}")
     print(f"{'':32} {'start':>11} {'destroy':>11}  notes")
     for label, s, d, note in rows:
         print(f"{label:32} {s:>11} {d:>11}  {note}")
+    bare = [a + b for a, b in zip(BARE[0], BARE[1])]
+    if ONE_CALL and bare:
+        ratio = statistics.median(ONE_CALL) / statistics.median(bare)
+        print(f"\nstart+destroy in one call: virtctl 'start g; destroy g' {med(ONE_CALL)}, "
+              f"bare QEMU start+destroy {med(bare)}: {ratio:.1f}x")
     times, seed = bench_list(a.domains, a.runs)
     print(f"\nvirtctl list --all with {a.domains} defined domains: {med(times)}"
           f"  (seeding by API define took {seed:.1f} s)")

@@ -207,6 +207,79 @@ class Connection:
         (domxml-to-native; NOT_SUPPORTED by drivers that run no command)."""
         return self._dom_driver.native_argv(xml, source=source)
 
+    # --- storage pools and volumes (virtctl.api.storage) --------------------------
+    def pools(self, *, active: bool | None = None, persistent: bool | None = None,
+              autostart: bool | None = None, types: Iterable[str] | None = None):
+        """All storage pools matching every given filter (``None``: either),
+        sorted by name as virsh lists them."""
+        from virtctl.api.storage import StoragePool
+
+        wanted = set(types) if types is not None else None
+        out = []
+        for rec in self._driver.pools.list():
+            if active is not None and rec.active != active:
+                continue
+            if persistent is not None and rec.persistent != persistent:
+                continue
+            if autostart is not None and rec.autostart != autostart:
+                continue
+            if wanted is not None and rec.type not in wanted:
+                continue
+            out.append(StoragePool(self, rec))
+        return sorted(out, key=lambda p: p.name)
+
+    def lookup_pool(self, key: str, *, by_uuid: bool = True, by_name: bool = True):
+        """A pool as virsh finds one: by UUID if ``key`` is one, then by name."""
+        from virtctl.api.storage import StoragePool
+        from virtctl.errors import NoStoragePool
+
+        recs = self._driver.pools.list()
+        if by_uuid and looks_like_uuid(key):
+            u = canonical_uuid(key)
+            for rec in recs:
+                if rec.uuid == u:
+                    return StoragePool(self, rec)
+        if by_name:
+            for rec in recs:
+                if rec.name == key:
+                    return StoragePool(self, rec)
+        what = "name" if by_name else "uuid"
+        raise NoStoragePool(f"Storage pool not found: no storage pool with matching {what} '{key}'",
+                            detail={"pool": key}, context=f"failed to get pool '{key}'")
+
+    def lookup_volume(self, key: str, *, pool=None):
+        """A volume as virsh finds one: by name in ``pool`` (a StoragePool)
+        when given, then by key, then by path."""
+        from virtctl.api.storage import StorageVolume
+        from virtctl.errors import NoStorageVol
+
+        drv = self._driver.pools
+        if pool is not None:
+            rec = drv.find_volume(name=key, pool_uuid=pool.uuid)
+            if rec is not None:
+                return StorageVolume(self, rec)
+        rec = drv.find_volume(key=key) or drv.find_volume(path=key)
+        if rec is not None:
+            return StorageVolume(self, rec)
+        raise NoStorageVol(f"Storage volume not found: no storage vol with matching path '{key}'",
+                           detail={"vol": key}, context=f"failed to get vol '{key}'")
+
+    def pool_capabilities(self) -> str:
+        return self._driver.pools.capabilities()
+
+    def define_pool(self, xml: str, *, source: str = "<input>"):
+        from virtctl.api.storage import StoragePool
+
+        self._check_writable("defining a storage pool")
+        return StoragePool(self, self._driver.pools.define(xml, source=source))
+
+    def create_pool(self, xml: str, *, source: str = "<input>", build: bool = False):
+        """Create and start a transient pool."""
+        from virtctl.api.storage import StoragePool
+
+        self._check_writable("creating a storage pool")
+        return StoragePool(self, self._driver.pools.create_xml(xml, source=source, build=build))
+
     def _refresh(self, uuid: str) -> DomainRecord:
         return self._dom_driver.get(uuid)
 

@@ -1,12 +1,13 @@
 """Plain data the API hands out: states, reasons, snapshots of objects.
 
-These are value objects (frozen dataclasses and enums); they never talk to a
+These are value objects (frozen records, virtctl/record.py, and enums); they never talk to a
 driver.  Their field names are the keys of the ``--json`` output.
 """
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+
+from virtctl.record import Record
 
 
 class DomainState(enum.IntEnum):
@@ -74,26 +75,18 @@ def reason_number(state: DomainState, text: str) -> int:
     return REASONS[state].index(text)
 
 
-@dataclass(frozen=True)
-class DomainRecord:
-    """A consistent snapshot of one domain, as a driver reports it."""
+class DomainRecord(Record):
+    """A consistent snapshot of one domain, as a driver reports it.
 
-    uuid: str
-    name: str
-    id: int | None  # None when inactive
-    state: DomainState
-    reason: int
-    persistent: bool
-    autostart: bool
-    managed_save: bool
-    title: str
-    os_type: str
-    vcpus: int
-    max_memory_kib: int
-    memory_kib: int
-    cpu_time_ns: int = 0
-    has_current_snapshot: bool = False
-    extra: dict = field(default_factory=dict)
+    uuid, name; id (None when inactive); state, reason; persistent, autostart,
+    managed_save; title, os_type, vcpus, max_memory_kib, memory_kib;
+    cpu_time_ns, has_current_snapshot, extra (a dict)."""
+
+    _fields = ("uuid", "name", "id", "state", "reason", "persistent", "autostart", "managed_save",
+               "title", "os_type", "vcpus", "max_memory_kib", "memory_kib", "cpu_time_ns",
+               "has_current_snapshot", "extra")
+    _defaults = {"cpu_time_ns": 0, "has_current_snapshot": False, "extra": dict}
+    __slots__ = _fields
 
     @property
     def active(self) -> bool:
@@ -104,46 +97,37 @@ class DomainRecord:
         return reason_text(self.state, self.reason)
 
     def to_json(self) -> dict:
-        d = asdict(self)
+        d = self._asdict()
         d.pop("extra")
         d["state"] = self.state.key
         d["reason"] = self.reason_text
         return d
 
 
-@dataclass(frozen=True)
-class NodeInfo:
-    model: str
-    memory_kib: int
-    cpus: int
-    mhz: int
-    nodes: int
-    sockets: int
-    cores: int
-    threads: int
+class NodeInfo(Record):
+    _fields = ("model", "memory_kib", "cpus", "mhz", "nodes", "sockets", "cores", "threads")
+    __slots__ = _fields
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return self._asdict()
 
 
-@dataclass(frozen=True)
-class VcpuCount:
+class VcpuCount(Record):
     """``vcpucount``: maximum/current for config and live (live None if inactive)."""
 
-    config_maximum: int
-    config_current: int
-    live_maximum: int | None
-    live_current: int | None
+    _fields = ("config_maximum", "config_current", "live_maximum", "live_current")
+    __slots__ = _fields
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return self._asdict()
 
 
-@dataclass(frozen=True)
-class Version:
-    library: str  # virtctl's version
-    api_driver: str  # e.g. "TEST"
-    hypervisor: str  # e.g. "TEST 0.0.2", "QEMU 7.2.0"
+class Version(Record):
+    """library: virtctl's version; api_driver: e.g. "TEST"; hypervisor: e.g.
+    "TEST 0.0.2", "QEMU 7.2.0"."""
+
+    _fields = ("library", "api_driver", "hypervisor")
+    __slots__ = _fields
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return self._asdict()

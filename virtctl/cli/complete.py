@@ -49,10 +49,13 @@ class Metadata:
     only if it needs names)."""
 
     def __init__(self, domains: Iterable[DomainMeta] | Callable[[], Iterable[DomainMeta]] = (),
-                 uri: str | None = None, snapshots: Callable[[str], Iterable[tuple[str, str]]] | None = None):
+                 uri: str | None = None, snapshots: Callable[[str], Iterable[tuple[str, str]]] | None = None,
+                 pools: dict | Callable[[], dict] | None = None):
         self._domains = domains
         self.uri = uri
         self._snapshots = snapshots  # domain as typed -> [(snapshot name, help)], asked at TAB time
+        # pool name -> (state text, [volume names]); volumes only of active pools
+        self._pools = pools if pools is not None else {}
 
     def snapshots_of(self, domain: str | None) -> list[tuple[str, str]]:
         """The snapshots of the domain named on the line (none if unknown)."""
@@ -62,6 +65,15 @@ class Metadata:
             return sorted(self._snapshots(domain))
         except Exception:  # no connection or no such domain: nothing to offer
             return []
+
+    @property
+    def pools(self) -> dict:
+        if callable(self._pools):
+            try:
+                self._pools = dict(self._pools())
+            except Exception:  # never an error at TAB time
+                self._pools = {}
+        return dict(self._pools)
 
     @property
     def domains(self) -> list[DomainMeta]:
@@ -74,9 +86,12 @@ class Metadata:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Metadata":
-        """``{"uri": ..., "domains": [{"name", "state", "persistent"}]}``."""
+        """``{"uri": ..., "domains": [{"name", "state", "persistent"}],
+        "pools": [{"name", "state", "volumes": [names]}]}``."""
         return cls([DomainMeta(d["name"], d.get("state", "running"), d.get("persistent", True))
-                    for d in data.get("domains", [])], uri=data.get("uri"))
+                    for d in data.get("domains", [])], uri=data.get("uri"),
+                   pools={p["name"]: (p.get("state", "running"), list(p.get("volumes", ())))
+                          for p in data.get("pools", [])})
 
     @classmethod
     def from_connection(cls, conn) -> "Metadata":
@@ -289,12 +304,27 @@ def _domains(meta: Metadata, which: str) -> list[tuple[str, str]]:
     return sorted(out)
 
 
+def _pool_of_line(spec, state) -> str | None:
+    """The pool named on the line (``--pool`` or the ``<pool>`` argument)."""
+    for i, v in state.values.items():
+        if "--pool" in spec.options[i].names and isinstance(v, str):
+            return v
+    return None
+
+
 def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: CommandSource,
-                   prefix: str = "", domain: str | None = None) -> Completions:
-    """Candidates for the value of ``opt`` (``domain``: the one named on the line)."""
+                   prefix: str = "", domain: str | None = None, pool: str | None = None) -> Completions:
+    """Candidates for the value of ``opt`` (``domain``: the one named on the
+    line; ``pool``: the pool named on the line, for volume names)."""
     c = opt.completer
     if c == "snapshot":
         return Completions(_matching(meta.snapshots_of(domain), incomplete, prefix))
+    if c == "pool":
+        return Completions(_matching(sorted((n, s) for n, (s, _v) in meta.pools.items()), incomplete, prefix))
+    if c == "volume":
+        pools = meta.pools
+        names = pools.get(pool, ("", []))[1] if pool is not None else []
+        return Completions(_matching(((n, pool or "") for n in sorted(names)), incomplete, prefix))
     if c == "choice" or (c is None and opt.choices):
         choices = list(opt.choices)
         if "," in incomplete:  # a comma list (--mode acpi,agent): complete the last item
@@ -347,22 +377,23 @@ def complete(words: list[str], incomplete: str, meta: Metadata = EMPTY,
 
     state = parse(spec.name, spec.options, words[1:], variadic=spec.variadic, strict=False)
     given = {n for i in state.values for n in spec.options[i].names}
+    pool = _pool_of_line(spec, state)
     domain = next((state.values[i] for i in state.values if "--domain" in spec.options[i].names), None)
     if not isinstance(domain, str):
         domain = None
     if state.pending is not None:
-        return complete_value(state.pending, incomplete, meta, commands, domain=domain)
+        return complete_value(state.pending, incomplete, meta, commands, domain=domain, pool=pool)
     if not state.data_only and incomplete.startswith("--") and "=" in incomplete:
         name, _, value = incomplete.partition("=")
         o = spec.option(name)
         if o is None or not o.takes_value:
             return Completions()
-        return complete_value(o, value, meta, commands, prefix=name + "=", domain=domain)
+        return complete_value(o, value, meta, commands, prefix=name + "=", domain=domain, pool=pool)
     if not state.data_only and incomplete.startswith("-") and incomplete != "-":
         return Completions(_option_candidates(spec, given, incomplete))
     # a bare word: the next positional option not given by name, in order, then the variadic one
     if state.next_data is not None:
-        return complete_value(state.next_data, incomplete, meta, commands, domain=domain)
+        return complete_value(state.next_data, incomplete, meta, commands, domain=domain, pool=pool)
     if incomplete == "" and not state.data_only:
         return Completions(_option_candidates(spec, given, incomplete))
     return Completions()
@@ -517,6 +548,20 @@ def _lazy_snapshots(uri: str | None) -> Callable[[str], list[tuple[str, str]]]:
     return load
 
 
+def _lazy_pools(uri: str | None) -> Callable[[], dict]:
+    def load() -> dict:
+        from virtctl.api.connection import Connection
+        from virtctl.uri import resolve
+
+        out = {}
+        with Connection(resolve(uri), readonly=True) as conn:
+            for p in conn.pools():
+                rec = p.snapshot
+                out[rec.name] = (rec.state_text, [v.name for v in p.volumes()] if rec.active else [])
+        return out
+    return load
+
+
 def main_complete(args: list[str], out=None) -> int:
     """``virtctl __complete [--format plain|bash|zsh|fish] [--line L --cur C] -- WORD... CUR``
 
@@ -551,7 +596,7 @@ def main_complete(args: list[str], out=None) -> int:
     else:
         argv, incomplete = words[:-1], (words[-1] if words else "")
     uri, _ro, _rest, _p = split_global(argv)
-    meta = Metadata(_lazy_domains(uri), uri=uri, snapshots=_lazy_snapshots(uri))
+    meta = Metadata(_lazy_domains(uri), uri=uri, snapshots=_lazy_snapshots(uri), pools=_lazy_pools(uri))
     try:
         result = complete_argv(argv, incomplete, meta, StaticCommandSource())
     except Exception:  # a TAB must never print a traceback

@@ -29,10 +29,12 @@ from virtctl.errors import InvalidArg, UsageError
 #   "domain:all|active|inactive|running|paused|persistent"  live domain names,
 #   filtered by state;  "file"  a file name;  "command"  a virtctl command;
 #   "uri"  a connection URI;  "enum:a|b"  these fixed words;
+#   "pool"  storage pool names;  "volume"  volume names of the pool given on the line
+#   (--pool, or the command's <pool> argument);
 #   "none"  nothing to offer (free text, a number).
 # A click.Choice type (Enum, EnumList) needs no completer: its choices are offered.
 COMPLETERS = ("domain:all", "domain:active", "domain:inactive", "domain:running", "domain:paused",
-              "domain:persistent", "file", "command", "uri", "snapshot", "none")
+              "domain:persistent", "file", "command", "uri", "snapshot", "pool", "volume", "none")
 
 
 # --- value types: converted when the command runs, refused in virsh's words -------------

@@ -2,8 +2,11 @@
 and JSON.  Commands build data and call these; none formats by itself."""
 from __future__ import annotations
 
-import json
 import unicodedata
+
+from virtctl.lazy import lazy
+
+json = lazy("json")  # only for --json
 
 
 def display_width(s: str) -> int:

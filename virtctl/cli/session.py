@@ -7,7 +7,6 @@ Commands get it as ``click.get_current_context().obj`` through the
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from typing import TextIO
 
 import click
@@ -15,22 +14,27 @@ import click
 from virtctl.cli import output
 
 
-@dataclass
 class Session:
-    uri: str | None = None  # from -c; None = the documented default
-    readonly: bool = False
-    quiet: bool = False
-    json: bool = False
-    timing: bool = False  # -t: print each command's time
-    escape: str | None = None  # -e: the console's escape sequence
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
-    interactive: bool = False
-    quit_requested: bool = False  # set by `quit`; the shell leaves after the line
-    _conn: object = None
-    # UUID -> the argument a domain was looked up with: virsh's messages echo
-    # it ("Domain '1' destroyed"), JSON keeps the resolved name and UUID
-    _typed: dict = field(default_factory=dict)
+    """(A plain class: a dataclass costs a one-shot command ~1 ms to create.)"""
+
+    def __init__(self, uri: str | None = None, readonly: bool = False, quiet: bool = False,
+                 json: bool = False, timing: bool = False, escape: str | None = None,
+                 out: TextIO | None = None, err: TextIO | None = None, interactive: bool = False,
+                 quit_requested: bool = False):
+        self.uri = uri  # from -c; None = the documented default
+        self.readonly = readonly
+        self.quiet = quiet
+        self.json = json
+        self.timing = timing  # -t: print each command's time
+        self.escape = escape  # -e: the console's escape sequence
+        self.out: TextIO = out if out is not None else sys.stdout
+        self.err: TextIO = err if err is not None else sys.stderr
+        self.interactive = interactive
+        self.quit_requested = quit_requested  # set by `quit`; the shell leaves after the line
+        self._conn: object = None
+        # UUID -> the argument a domain was looked up with: virsh's messages echo
+        # it ("Domain '1' destroyed"), JSON keeps the resolved name and UUID
+        self._typed: dict = {}
 
     # --- connection -------------------------------------------------------------
     @property

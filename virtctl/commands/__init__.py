@@ -12,6 +12,8 @@ DOMAIN_MON = "Domain Monitoring"
 HOST = "Host and Hypervisor"
 XML_GROUP = "XML"
 SNAPSHOT = "Snapshot"
+POOL = "Storage Pool"
+VOLUME = "Storage Volume"
 SELF = "Virtctl itself"
 
 # name -> (module under virtctl.commands, attribute, group)
@@ -69,6 +71,40 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "snapshot-list": ("snapshot", "snapshot_list", SNAPSHOT),
     "snapshot-parent": ("snapshot", "snapshot_parent", SNAPSHOT),
     "snapshot-revert": ("snapshot", "snapshot_revert", SNAPSHOT),
+    "pool-list": ("pool", "pool_list", POOL),
+    "pool-info": ("pool", "pool_info", POOL),
+    "pool-dumpxml": ("pool", "pool_dumpxml", POOL),
+    "pool-define": ("pool", "pool_define", POOL),
+    "pool-define-as": ("pool", "pool_define_as", POOL),
+    "pool-create": ("pool", "pool_create", POOL),
+    "pool-create-as": ("pool", "pool_create_as", POOL),
+    "pool-build": ("pool", "pool_build", POOL),
+    "pool-start": ("pool", "pool_start", POOL),
+    "pool-destroy": ("pool", "pool_destroy", POOL),
+    "pool-delete": ("pool", "pool_delete", POOL),
+    "pool-undefine": ("pool", "pool_undefine", POOL),
+    "pool-autostart": ("pool", "pool_autostart", POOL),
+    "pool-refresh": ("pool", "pool_refresh", POOL),
+    "pool-uuid": ("pool", "pool_uuid", POOL),
+    "pool-name": ("pool", "pool_name", POOL),
+    "pool-capabilities": ("pool", "pool_capabilities", POOL),
+    "pool-edit": ("pool", "pool_edit", POOL),
+    "vol-list": ("volume", "vol_list", VOLUME),
+    "vol-info": ("volume", "vol_info", VOLUME),
+    "vol-dumpxml": ("volume", "vol_dumpxml", VOLUME),
+    "vol-create": ("volume", "vol_create", VOLUME),
+    "vol-create-as": ("volume", "vol_create_as", VOLUME),
+    "vol-clone": ("volume", "vol_clone", VOLUME),
+    "vol-delete": ("volume", "vol_delete", VOLUME),
+    "vol-resize": ("volume", "vol_resize", VOLUME),
+    "vol-path": ("volume", "vol_path", VOLUME),
+    "vol-key": ("volume", "vol_key", VOLUME),
+    "vol-name": ("volume", "vol_name", VOLUME),
+    "vol-pool": ("volume", "vol_pool", VOLUME),
+    "vol-upload": ("volume", "vol_upload", VOLUME),
+    "vol-download": ("volume", "vol_download", VOLUME),
+    "vol-wipe": ("volume", "vol_wipe", VOLUME),
+    "vol-create-from": ("volume", "vol_create_from", VOLUME),
     "echo": ("builtin", "echo", SELF),
     "help": ("builtin", "help_cmd", SELF),
     "connect": ("builtin", "connect", SELF),
@@ -82,7 +118,7 @@ ALIASES: dict[str, str] = {
     "exit": "quit",
 }
 
-GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, SNAPSHOT, XML_GROUP, SELF]
+GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, SNAPSHOT, POOL, VOLUME, XML_GROUP, SELF]
 
 # commands that run without a connection (virsh's VSH_CMD_FLAG_NOCONNECT, plus
 # validate): a command string of only these never opens one

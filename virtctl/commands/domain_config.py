@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from virtctl.cli.options import (Number, ScaledSize, check_live_config, command, domain_arg, live_config_current,
-                                 mutually_exclusive, positional, requires)
+                                 mutually_exclusive, option, positional, requires)
 from virtctl.cli.session import pass_session
 from virtctl.commands.domain_lifecycle import _read_xml
 from virtctl.errors import InvalidArg
@@ -40,9 +40,15 @@ Example:
 @click.option("--managed-save", is_flag=True, help="remove the domain's managed save image too")
 @click.option("--snapshots-metadata", is_flag=True, help="remove the domain's snapshot metadata too")
 @click.option("--nvram", is_flag=True, help="remove the domain's NVRAM file too")
+@option("--storage", default=None, completer="none",
+        help="remove associated storage volumes (comma separated list of targets or source paths)")
+@click.option("--remove-all-storage", is_flag=True, help="remove all associated storage volumes (use with caution)")
 @pass_session
-def undefine(session, domain, managed_save, snapshots_metadata, nvram):
+def undefine(session, domain, managed_save, snapshots_metadata, nvram, storage, remove_all_storage):
+    from virtctl.commands import domain_storage
+
     dom = session.domain(domain)
+    volumes = domain_storage.plan(session, dom, storage, remove_all_storage)
     if dom.snapshot.managed_save and not managed_save:  # virsh's own check, in its words
         from virtctl.errors import OperationInvalid
 
@@ -50,7 +56,11 @@ def undefine(session, domain, managed_save, snapshots_metadata, nvram):
                                detail={"domain": dom.name, "uuid": dom.uuid})
     with session.context("Failed to undefine domain '{domain}'", dom):
         dom.undefine(managed_save=managed_save, snapshots_metadata=snapshots_metadata, nvram=nvram)
+    if session.json and (storage or remove_all_storage):
+        session.done(dom, "", "undefined", volumes=domain_storage.remove(session, volumes))
+        return
     session.done(dom, "Domain '{domain}' has been undefined", "undefined")
+    domain_storage.remove(session, volumes)  # after the definition is gone, as virsh
 
 
 @command("autostart", help="""Start a domain when the host boots (--disable to stop doing so).
