@@ -3,7 +3,7 @@
 # Install: copy to /usr/share/bash-completion/completions/virtctl (system) or
 # ~/.local/share/bash-completion/completions/virtctl (you), or source it from ~/.bashrc.
 
-_virtctl_commands="autostart connect console create define destroy domblklist domblkstat domdisplay domid domiflist dominfo dommemstat domname domrename domstate domuuid domxml-to-native dumpxml echo edit exit help hostname list managedsave managedsave-remove nodeinfo poweroff qemu-monitor-command quit reboot reset restore resume save screenshot send-key setmaxmem setmem setvcpus shell shutdown start suspend undefine uri validate vcpucount version"
+_virtctl_commands="autostart connect console create define destroy domblklist domblkstat domdisplay domid domiflist dominfo dommemstat domname domrename domstate domuuid domxml-to-native dumpxml echo edit exit help hostname list managedsave managedsave-remove nodeinfo pool-autostart pool-build pool-capabilities pool-create pool-create-as pool-define pool-define-as pool-delete pool-destroy pool-dumpxml pool-edit pool-info pool-list pool-name pool-refresh pool-start pool-undefine pool-uuid poweroff qemu-monitor-command quit reboot reset restore resume save screenshot send-key setmaxmem setmem setvcpus shell shutdown snapshot-create snapshot-create-as snapshot-current snapshot-delete snapshot-dumpxml snapshot-edit snapshot-info snapshot-list snapshot-parent snapshot-revert start suspend undefine uri validate vcpucount version vol-clone vol-create vol-create-as vol-create-from vol-delete vol-download vol-dumpxml vol-info vol-key vol-list vol-name vol-path vol-pool vol-resize vol-upload vol-wipe"
 
 _virtctl() {
     local cur=${COMP_WORDS[COMP_CWORD]}

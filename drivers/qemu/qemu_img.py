@@ -6,7 +6,6 @@ backing-chain checks (backing.py) and storage volumes (storage/) inspect with;
 from __future__ import annotations
 
 import json
-import shutil
 
 from virtctl.errors import OperationFailed
 
@@ -20,6 +19,8 @@ def run(args: list[str], *, what: str, user=None, timeout: float = QEMU_IMG_TIME
     """``qemu-img ARGS``; its standard output, or OperationFailed
     ("cannot WHAT: <qemu-img's last error line>")."""
     from virtctl.drivers.qemu import confine
+
+    import shutil  # lazily: a one-shot list never runs qemu-img
 
     qemu_img = shutil.which("qemu-img")
     if qemu_img is None:

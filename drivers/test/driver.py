@@ -47,7 +47,8 @@ class TestDriver(Driver):
         from virtctl.drivers.test.storage import TestPoolDriver
 
         self.pools = TestPoolDriver()
-        self.pools.load(conf.pools, source=uri.path)
+        # test:///default's pools are parsed on first use (node.load_default)
+        self.pools.load((lambda: conf.pools) if conf.lazy_objects else conf.pools, source=uri.path)
 
     def hostname(self) -> str:
         import socket

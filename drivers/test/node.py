@@ -49,6 +49,11 @@ class NodeConfig:
             self._objects = self._load_objects()
         return self._objects[kind]
 
+    @property
+    def lazy_objects(self) -> bool:
+        """True while the objects are still to be parsed (test:///default)."""
+        return self._objects is None
+
     networks = property(lambda self: self.objects("networks"))
     pools = property(lambda self: self.objects("pools"))
     interfaces = property(lambda self: self.objects("interfaces"))

@@ -107,16 +107,29 @@ class TestPoolDriver(PoolDriver):
     driver_name = "test"
 
     def __init__(self):
-        self._pools: dict[str, _Pool] = {}
+        self._pool_map: dict[str, _Pool] = {}
+        self._pending = None  # (elements or a callable giving them, source), parsed on first use
 
     def load(self, elements, source: str = "<node>") -> None:
         """Pools of the node document (inline volumes are the pool's; a
-        pool from a file has none, as in libvirt's test driver)."""
-        for el in elements:
-            p = _parse_pool(el, source)
-            self._pools[p.uuid] = p
-            for v in el.findall("volume"):
-                self._add_volume(p, _parse_volume(v, p, source))
+        pool from a file has none, as in libvirt's test driver).  ``elements``
+        may be a callable: test:///default parses its pools only when a
+        command needs them (a one-shot ``list`` never does)."""
+        self._pending = (elements, source)
+        if not callable(elements):  # a node file's errors belong to connecting
+            self._pools  # noqa: B018
+
+    @property
+    def _pools(self) -> dict[str, _Pool]:
+        if self._pending is not None:
+            elements, source = self._pending
+            self._pending = None
+            for el in (elements() if callable(elements) else elements):
+                p = _parse_pool(el, source)
+                self._pool_map[p.uuid] = p
+                for v in el.findall("volume"):
+                    self._add_volume(p, _parse_volume(v, p, source))
+        return self._pool_map
 
     # --- pools
     def _p(self, uuid: str) -> _Pool:

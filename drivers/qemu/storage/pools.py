@@ -115,9 +115,17 @@ class QemuPoolDriver(PoolDriver):
         self._users = users or (lambda path, pool, name: [])
         self.conf_dir = os.path.join(state.config, "storage")
         self.run_dir = os.path.join(state.run, "storage")
-        d = default_pool_dir(state)
-        self.default = _Def(str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, "virtctl-default-pool:" + d)),
-                            DEFAULT_POOL, "dir", d)
+        self._default = None
+
+    @property
+    def default(self) -> _Def:
+        """The pool that exists without setup; its UUID is derived from its
+        directory (computed on first use: uuid5 costs hashlib's import)."""
+        if self._default is None:
+            d = default_pool_dir(self.state)
+            self._default = _Def(str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, "virtctl-default-pool:" + d)),
+                                 DEFAULT_POOL, "dir", d)
+        return self._default
 
     # --- definitions on disk
     def _defs(self) -> list[_Def]:
