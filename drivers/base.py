@@ -171,6 +171,7 @@ class Driver:
         self.uri = uri
         self.readonly = readonly
         self.domains: DomainDriver = DomainDriver()
+        self.networks = NetworkDriver()  # a driver with networks replaces it
 
     def close(self) -> None:
         pass
@@ -186,3 +187,51 @@ class Driver:
 
     def canonical_uri(self) -> str:
         return self.uri.text
+
+
+class NetworkDriver:
+    """Network operations.  ``uuid`` arguments are canonical lower-case UUIDs;
+    records are :class:`virtctl.api.network.NetworkRecord`.  A driver without
+    networks keeps these defaults: every operation is NOT_SUPPORTED, named by
+    the command that needs it."""
+
+    driver_name = "unknown"
+
+    def _ns(self, feature: str):
+        return not_supported(self.driver_name, feature)
+
+    def list(self) -> list:
+        """All networks, one consistent snapshot."""
+        raise self._ns("net-list")
+
+    def get(self, uuid: str):
+        raise self._ns("net-info")
+
+    def get_xml(self, uuid: str, *, inactive: bool = False) -> str:
+        raise self._ns("net-dumpxml")
+
+    def define(self, xml: str, *, source: str = "<input>"):
+        raise self._ns("net-define")
+
+    def create_xml(self, xml: str, *, source: str = "<input>"):
+        raise self._ns("net-create")
+
+    def undefine(self, uuid: str) -> None:
+        raise self._ns("net-undefine")
+
+    def start(self, uuid: str) -> None:
+        raise self._ns("net-start")
+
+    def destroy(self, uuid: str) -> None:
+        raise self._ns("net-destroy")
+
+    def set_autostart(self, uuid: str, *, enabled: bool) -> None:
+        raise self._ns("net-autostart")
+
+    def dhcp_leases(self, uuid: str, *, mac: str | None = None) -> list[dict]:
+        raise self._ns("net-dhcp-leases")
+
+    def update(self, uuid: str, command: str, section: str, xml: str, *, parent_index: int | None = None,
+               live: bool = False, config: bool = False) -> None:
+        """net-update; neither ``live`` nor ``config``: --current."""
+        raise self._ns("net-update")

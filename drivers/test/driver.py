@@ -42,6 +42,10 @@ class TestDriver(Driver):
         self._node = conf
         self.domains = TestDomainDriver()
         self.domains.load(conf.domains)
+        from virtctl.drivers.test.networks import TestNetworkDriver
+
+        self.networks = TestNetworkDriver()
+        self.networks.load(conf.networks, uri.path, trusted=uri.path == "/default")
 
     def hostname(self) -> str:
         import socket

@@ -12,6 +12,7 @@ DOMAIN_MON = "Domain Monitoring"
 HOST = "Host and Hypervisor"
 XML_GROUP = "XML"
 SELF = "Virtctl itself"
+NETWORK = "Networking"
 
 # name -> (module under virtctl.commands, attribute, group)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -58,6 +59,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "version": ("host", "version", HOST),
     "edit": ("xml_tools", "edit", DOMAIN_MGMT),
     "validate": ("xml_tools", "validate_cmd", XML_GROUP),
+    "net-list": ("network", "net_list", NETWORK),
+    "net-info": ("network", "net_info", NETWORK),
+    "net-dumpxml": ("network", "net_dumpxml", NETWORK),
+    "net-define": ("network", "net_define", NETWORK),
+    "net-create": ("network", "net_create", NETWORK),
+    "net-undefine": ("network", "net_undefine", NETWORK),
+    "net-start": ("network", "net_start", NETWORK),
+    "net-destroy": ("network", "net_destroy", NETWORK),
+    "net-autostart": ("network", "net_autostart", NETWORK),
+    "net-uuid": ("network", "net_uuid", NETWORK),
+    "net-name": ("network", "net_name", NETWORK),
+    "net-dhcp-leases": ("network", "net_dhcp_leases", NETWORK),
+    "net-update": ("network", "net_update", NETWORK),
+    "net-create-as": ("network", "net_create_as", NETWORK),
+    "net-edit": ("network", "net_edit", NETWORK),
     "echo": ("builtin", "echo", SELF),
     "help": ("builtin", "help_cmd", SELF),
     "connect": ("builtin", "connect", SELF),
@@ -71,7 +87,7 @@ ALIASES: dict[str, str] = {
     "exit": "quit",
 }
 
-GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, XML_GROUP, SELF]
+GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, NETWORK, XML_GROUP, SELF]
 
 # commands that run without a connection (virsh's VSH_CMD_FLAG_NOCONNECT, plus
 # validate): a command string of only these never opens one
