@@ -174,6 +174,7 @@ class Driver:
         self.snapshots: SnapshotDriver = SnapshotDriver()
         self.snapshots.driver_name = self.name  # what it lacks is NOT_SUPPORTED by this driver
         self.pools: PoolDriver = PoolDriver()
+        self.networks = NetworkDriver()  # a driver with networks replaces it
 
     def close(self) -> None:
         pass
@@ -323,3 +324,51 @@ class SnapshotDriver:
     def delete(self, uuid: str, name: str, *, children: bool = False, children_only: bool = False,
                metadata_only: bool = False) -> None:
         raise self._ns("snapshot-delete")
+
+
+class NetworkDriver:
+    """Network operations.  ``uuid`` arguments are canonical lower-case UUIDs;
+    records are :class:`virtctl.api.network.NetworkRecord`.  A driver without
+    networks keeps these defaults: every operation is NOT_SUPPORTED, named by
+    the command that needs it."""
+
+    driver_name = "unknown"
+
+    def _ns(self, feature: str):
+        return not_supported(self.driver_name, feature)
+
+    def list(self) -> list:
+        """All networks, one consistent snapshot."""
+        raise self._ns("net-list")
+
+    def get(self, uuid: str):
+        raise self._ns("net-info")
+
+    def get_xml(self, uuid: str, *, inactive: bool = False) -> str:
+        raise self._ns("net-dumpxml")
+
+    def define(self, xml: str, *, source: str = "<input>"):
+        raise self._ns("net-define")
+
+    def create_xml(self, xml: str, *, source: str = "<input>"):
+        raise self._ns("net-create")
+
+    def undefine(self, uuid: str) -> None:
+        raise self._ns("net-undefine")
+
+    def start(self, uuid: str) -> None:
+        raise self._ns("net-start")
+
+    def destroy(self, uuid: str) -> None:
+        raise self._ns("net-destroy")
+
+    def set_autostart(self, uuid: str, *, enabled: bool) -> None:
+        raise self._ns("net-autostart")
+
+    def dhcp_leases(self, uuid: str, *, mac: str | None = None) -> list[dict]:
+        raise self._ns("net-dhcp-leases")
+
+    def update(self, uuid: str, command: str, section: str, xml: str, *, parent_index: int | None = None,
+               live: bool = False, config: bool = False) -> None:
+        """net-update; neither ``live`` nor ``config``: --current."""
+        raise self._ns("net-update")

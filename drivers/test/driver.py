@@ -49,6 +49,10 @@ class TestDriver(Driver):
         self.pools = TestPoolDriver()
         # test:///default's pools are parsed on first use (node.load_default)
         self.pools.load((lambda: conf.pools) if conf.lazy_objects else conf.pools, source=uri.path)
+        from virtctl.drivers.test.networks import TestNetworkDriver
+
+        self.networks = TestNetworkDriver()
+        self.networks.load(conf.networks, uri.path, trusted=uri.path == "/default")
 
     def hostname(self) -> str:
         import socket

@@ -207,6 +207,60 @@ class Connection:
         (domxml-to-native; NOT_SUPPORTED by drivers that run no command)."""
         return self._dom_driver.native_argv(xml, source=source)
 
+    # --- networks -------------------------------------------------------------
+    def networks(self, *, active: bool | None = None, persistent: bool | None = None,
+                 autostart: bool | None = None):
+        """All networks matching every given filter (``None``: either), from
+        one consistent snapshot, as :class:`~virtctl.api.network.Network` handles."""
+        from virtctl.api.network import Network
+
+        out = []
+        for rec in self._driver.networks.list():
+            if active is not None and rec.active != active:
+                continue
+            if persistent is not None and rec.persistent != persistent:
+                continue
+            if autostart is not None and rec.autostart != autostart:
+                continue
+            out.append(Network(self, rec))
+        return out
+
+    def lookup_network(self, key: str, *, by_uuid: bool = True, by_name: bool = True):
+        """A network by UUID (when ``key`` is one) then by name, as virsh looks
+        it up; NO_NETWORK otherwise."""
+        from virtctl.api.network import Network
+        from virtctl.errors import NoNetwork
+
+        recs = self._driver.networks.list()
+        if by_uuid and looks_like_uuid(key):
+            u = canonical_uuid(key)
+            for rec in recs:
+                if rec.uuid == u:
+                    return Network(self, rec)
+        if by_name:
+            for rec in recs:
+                if rec.name == key:
+                    return Network(self, rec)
+        if by_name:
+            msg = f"Network not found: no network with matching name '{key}'"
+        else:
+            msg = f"Network not found: no network with matching uuid '{key}'"
+        raise NoNetwork(msg, detail={"network": key})
+
+    def define_network(self, xml: str, *, source: str = "<input>"):
+        """Define (or update) a persistent network from XML."""
+        from virtctl.api.network import Network
+
+        self._check_writable("defining a network")
+        return Network(self, self._driver.networks.define(xml, source=source))
+
+    def create_network(self, xml: str, *, source: str = "<input>"):
+        """Create and start a transient network from XML."""
+        from virtctl.api.network import Network
+
+        self._check_writable("creating a network")
+        return Network(self, self._driver.networks.create_xml(xml, source=source))
+
     # --- storage pools and volumes (virtctl.api.storage) --------------------------
     def pools(self, *, active: bool | None = None, persistent: bool | None = None,
               autostart: bool | None = None, types: Iterable[str] | None = None):

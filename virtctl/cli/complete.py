@@ -35,6 +35,23 @@ class DomainMeta:
     persistent: bool = True
 
 
+@dataclass(frozen=True)
+class NetworkMeta:
+    name: str
+    active: bool = True
+    persistent: bool = True
+
+
+def _evaluated(value, default=()):
+    """A list, or a callable's list; nothing when it fails (a TAB never errors)."""
+    if callable(value):
+        try:
+            return list(value())
+        except Exception:
+            return list(default)
+    return list(value)
+
+
 # state keys (virtctl.api.types.DomainState.key) per completer filter
 _INACTIVE = {"shut-off", "no-state"}
 _RUNNING = {"running", "idle"}
@@ -50,8 +67,10 @@ class Metadata:
 
     def __init__(self, domains: Iterable[DomainMeta] | Callable[[], Iterable[DomainMeta]] = (),
                  uri: str | None = None, snapshots: Callable[[str], Iterable[tuple[str, str]]] | None = None,
-                 pools: dict | Callable[[], dict] | None = None):
+                 pools: dict | Callable[[], dict] | None = None,
+                 networks: Iterable[NetworkMeta] | Callable[[], Iterable[NetworkMeta]] = ()):
         self._domains = domains
+        self._networks = networks
         self.uri = uri
         self._snapshots = snapshots  # domain as typed -> [(snapshot name, help)], asked at TAB time
         # pool name -> (state text, [volume names]); volumes only of active pools
@@ -76,6 +95,11 @@ class Metadata:
         return dict(self._pools)
 
     @property
+    def networks(self) -> list[NetworkMeta]:
+        self._networks = _evaluated(self._networks)
+        return list(self._networks)
+
+    @property
     def domains(self) -> list[DomainMeta]:
         if callable(self._domains):
             try:
@@ -87,17 +111,23 @@ class Metadata:
     @classmethod
     def from_dict(cls, data: dict) -> "Metadata":
         """``{"uri": ..., "domains": [{"name", "state", "persistent"}],
-        "pools": [{"name", "state", "volumes": [names]}]}``."""
+        "pools": [{"name", "state", "volumes": [names]}],
+        "networks": [{"name", "active", "persistent"}]}``."""
         return cls([DomainMeta(d["name"], d.get("state", "running"), d.get("persistent", True))
                     for d in data.get("domains", [])], uri=data.get("uri"),
                    pools={p["name"]: (p.get("state", "running"), list(p.get("volumes", ())))
-                          for p in data.get("pools", [])})
+                          for p in data.get("pools", [])},
+                   networks=[NetworkMeta(n["name"], n.get("active", True), n.get("persistent", True))
+                             for n in data.get("networks", [])])
 
     @classmethod
     def from_connection(cls, conn) -> "Metadata":
-        """One consistent listing of ``conn``'s domains."""
+        """One consistent listing of ``conn``'s domains (and its networks,
+        where the driver has them)."""
         return cls([DomainMeta(d.snapshot.name, d.snapshot.state.key, d.snapshot.persistent)
-                    for d in conn.domains()], uri=conn.uri, snapshots=_snapshot_lister(conn))
+                    for d in conn.domains()], uri=conn.uri, snapshots=_snapshot_lister(conn),
+                   networks=_evaluated(lambda: [NetworkMeta(n.name, n.snapshot.active, n.snapshot.persistent)
+                                                for n in conn.networks()]))
 
 
 def _snapshot_lister(conn) -> Callable[[str], list[tuple[str, str]]]:
@@ -312,6 +342,15 @@ def _pool_of_line(spec, state) -> str | None:
     return None
 
 
+def _networks(meta: Metadata, which: str) -> list[tuple[str, str]]:
+    out = []
+    for n in meta.networks:
+        ok = {"active": n.active, "inactive": not n.active, "persistent": n.persistent}.get(which, True)
+        if ok:
+            out.append((n.name, ("active" if n.active else "inactive") + ("" if n.persistent else ", transient")))
+    return sorted(out)
+
+
 def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: CommandSource,
                    prefix: str = "", domain: str | None = None, pool: str | None = None) -> Completions:
     """Candidates for the value of ``opt`` (``domain``: the one named on the
@@ -334,6 +373,8 @@ def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: C
         return Completions(_matching(((v, "") for v in choices), incomplete, prefix))
     if c and c.startswith("domain:"):
         return Completions(_matching(_domains(meta, c.split(":", 1)[1]), incomplete, prefix))
+    if c and c.startswith("network:"):
+        return Completions(_matching(_networks(meta, c.split(":", 1)[1]), incomplete, prefix))
     if c == "command":
         return Completions(_matching(commands.names().items(), incomplete, prefix))
     if c == "uri":
@@ -562,6 +603,16 @@ def _lazy_pools(uri: str | None) -> Callable[[], dict]:
     return load
 
 
+def _lazy_networks(uri: str | None) -> Callable[[], list[NetworkMeta]]:
+    def load() -> list[NetworkMeta]:
+        from virtctl.api.connection import Connection
+        from virtctl.uri import resolve
+
+        with Connection(resolve(uri), readonly=True) as conn:
+            return [NetworkMeta(n.name, n.snapshot.active, n.snapshot.persistent) for n in conn.networks()]
+    return load
+
+
 def main_complete(args: list[str], out=None) -> int:
     """``virtctl __complete [--format plain|bash|zsh|fish] [--line L --cur C] -- WORD... CUR``
 
@@ -596,7 +647,8 @@ def main_complete(args: list[str], out=None) -> int:
     else:
         argv, incomplete = words[:-1], (words[-1] if words else "")
     uri, _ro, _rest, _p = split_global(argv)
-    meta = Metadata(_lazy_domains(uri), uri=uri, snapshots=_lazy_snapshots(uri), pools=_lazy_pools(uri))
+    meta = Metadata(_lazy_domains(uri), uri=uri, snapshots=_lazy_snapshots(uri), pools=_lazy_pools(uri),
+                    networks=_lazy_networks(uri))
     try:
         result = complete_argv(argv, incomplete, meta, StaticCommandSource())
     except Exception:  # a TAB must never print a traceback

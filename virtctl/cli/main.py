@@ -327,7 +327,8 @@ def execute(session, name: str, ctx) -> int:
         status = _invoke(session, name, ctx)
         if name in ("quit", "shell"):  # nothing more to say after these
             return int(status)
-        line_done = name == "echo" and not status  # a successful echo ended its own line
+        # a successful echo ended its own line; so does virsh's net-update
+        line_done = name in ("echo", "net-update") and not status
         if session.timing:
             elapsed = (time.perf_counter() - started) * 1000
             if session.json:

@@ -34,7 +34,8 @@ from virtctl.errors import InvalidArg, UsageError
 #   "none"  nothing to offer (free text, a number).
 # A click.Choice type (Enum, EnumList) needs no completer: its choices are offered.
 COMPLETERS = ("domain:all", "domain:active", "domain:inactive", "domain:running", "domain:paused",
-              "domain:persistent", "file", "command", "uri", "snapshot", "pool", "volume", "none")
+              "domain:persistent", "network:all", "network:active", "network:inactive", "network:persistent",
+              "file", "command", "uri", "snapshot", "pool", "volume", "none")
 
 
 # --- value types: converted when the command runs, refused in virsh's words -------------

@@ -15,6 +15,7 @@ SNAPSHOT = "Snapshot"
 POOL = "Storage Pool"
 VOLUME = "Storage Volume"
 SELF = "Virtctl itself"
+NETWORK = "Networking"
 
 # name -> (module under virtctl.commands, attribute, group)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -105,6 +106,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "vol-download": ("volume", "vol_download", VOLUME),
     "vol-wipe": ("volume", "vol_wipe", VOLUME),
     "vol-create-from": ("volume", "vol_create_from", VOLUME),
+    "net-list": ("network", "net_list", NETWORK),
+    "net-info": ("network", "net_info", NETWORK),
+    "net-dumpxml": ("network", "net_dumpxml", NETWORK),
+    "net-define": ("network", "net_define", NETWORK),
+    "net-create": ("network", "net_create", NETWORK),
+    "net-undefine": ("network", "net_undefine", NETWORK),
+    "net-start": ("network", "net_start", NETWORK),
+    "net-destroy": ("network", "net_destroy", NETWORK),
+    "net-autostart": ("network", "net_autostart", NETWORK),
+    "net-uuid": ("network", "net_uuid", NETWORK),
+    "net-name": ("network", "net_name", NETWORK),
+    "net-dhcp-leases": ("network", "net_dhcp_leases", NETWORK),
+    "net-update": ("network", "net_update", NETWORK),
+    "net-create-as": ("network", "net_create_as", NETWORK),
+    "net-edit": ("network", "net_edit", NETWORK),
     "echo": ("builtin", "echo", SELF),
     "help": ("builtin", "help_cmd", SELF),
     "connect": ("builtin", "connect", SELF),
@@ -118,7 +134,8 @@ ALIASES: dict[str, str] = {
     "exit": "quit",
 }
 
-GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, SNAPSHOT, POOL, VOLUME, XML_GROUP, SELF]
+# virsh's order: ... Networking, ..., Snapshot, ..., Storage Pool, Storage Volume
+GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, NETWORK, SNAPSHOT, POOL, VOLUME, XML_GROUP, SELF]
 
 # commands that run without a connection (virsh's VSH_CMD_FLAG_NOCONNECT, plus
 # validate): a command string of only these never opens one

@@ -136,3 +136,36 @@ def edit(session, domain):
     finally:
         os.unlink(path)
     session.done(new, "Domain '{name}' XML configuration edited.", "edit", changed=True)
+
+
+def edit_document(session, original: str, *, prefix: str, kind: str, current, define, what: str):
+    """The editing loop of ``edit`` for any kind: ``original`` in the editor;
+    None when unchanged, else ``define(text, path)``'s result.  ``current()``
+    re-reads the definition: a change made meanwhile refuses the edit."""
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=".xml")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(original)
+        while True:
+            try:
+                rc = subprocess.call([*_editor(), path])
+            except OSError as exc:
+                raise OperationFailed(f"cannot run editor {_editor()[0]!r}: {exc.strerror}") from None
+            if rc != 0:
+                raise OperationFailed(f"editor exited with status {rc}; nothing changed")
+            with open(path, "rb") as f:
+                edited = f.read()
+            if edited.decode("utf-8", "surrogateescape") == original:
+                return None
+            try:
+                check_document(edited, path, kind)
+                if current() != original:
+                    raise OperationFailed(f"{what} was changed by someone else while you edited it; "
+                                          f"your edit was not applied; run the edit again")
+                return define(edited.decode("utf-8", "surrogateescape"), path)
+            except VirtError as exc:
+                if isinstance(exc, XMLError) and _ask_again(session, exc):
+                    continue
+                raise
+    finally:
+        os.unlink(path)
