@@ -9,6 +9,11 @@ its name reserved (and shows under it in ``list --all``).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: lxml stays out of list/dominfo
+    from virtctl.xml.domain import DomainDef
+
 import os
 import re
 

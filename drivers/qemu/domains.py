@@ -14,6 +14,11 @@ Every other operation on it is OPERATION_FAILED, naming the corruption.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: lxml stays out of list/dominfo
+    from virtctl.xml.domain import DomainDef
+
 import contextlib
 import os
 import sys

@@ -52,7 +52,8 @@ class TestDriver(Driver):
         from virtctl.drivers.test.networks import TestNetworkDriver
 
         self.networks = TestNetworkDriver()
-        self.networks.load(conf.networks, uri.path, trusted=uri.path == "/default")
+        self.networks.load((lambda: conf.networks) if conf.lazy_objects else conf.networks, uri.path,
+                           trusted=uri.path == "/default")
 
     def hostname(self) -> str:
         import socket

@@ -101,18 +101,31 @@ class TestNetworkDriver(NetworkDriver):
     driver_name = "test"
 
     def __init__(self):
-        self._nets: dict[str, _Net] = {}  # uuid -> network, in definition order
+        self._net_map: dict[str, _Net] = {}  # uuid -> network, in definition order
+        self._pending = None  # (elements or a callable giving them, source, trusted)
 
     def load(self, elements, source: str, *, trusted: bool = False) -> None:
         """``trusted``: the built-in default, not validated (a schema compile
-        would cost every one-shot command on test:///default)."""
-        from virtctl.xml import xmlapi
+        would cost every one-shot command on test:///default).  ``elements``
+        may be a callable: test:///default parses its networks only when a
+        command needs them (a one-shot ``list`` never does)."""
+        self._pending = (elements, source, trusted)
+        if not callable(elements):  # a node file's errors belong to connecting
+            self._nets  # noqa: B018
 
-        for el in elements:
-            root = xmlapi.copy(el) if trusted else _parse(el, source)
-            _normalise(root)
-            n = _Net(root, active=True, persistent=True)
-            self._nets[n.uuid] = n
+    @property
+    def _nets(self) -> dict[str, _Net]:
+        if self._pending is not None:
+            from virtctl.xml import xmlapi
+
+            elements, source, trusted = self._pending
+            self._pending = None
+            for el in (elements() if callable(elements) else elements):
+                root = xmlapi.copy(el) if trusted else _parse(el, source)
+                _normalise(root)
+                n = _Net(root, active=True, persistent=True)
+                self._net_map[n.uuid] = n
+        return self._net_map
 
     def _get(self, uuid: str) -> _Net:
         from virtctl.errors import NoNetwork
