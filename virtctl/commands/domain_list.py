@@ -65,6 +65,8 @@ def _list(session, o: dict):
         if o["state_other"]:
             states.update({DomainState.NOSTATE, DomainState.BLOCKED, DomainState.SHUTDOWN,
                            DomainState.CRASHED, DomainState.PMSUSPENDED})
+        if not o["inactive"]:
+            active = None  # as virsh: a state filter looks at inactive domains too
     doms = session.conn.domains(
         active=active,
         persistent=_tri(o["persistent"], o["transient"]),
