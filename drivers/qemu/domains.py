@@ -252,9 +252,9 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
 
     def vcpu_count(self, uuid: str) -> VcpuCount:
         v = self._checked_view(uuid)
-        cfg = v.config or v.live
+        cfg = (v.config or v.live) if v.persistent else None  # a transient domain has no config
         lv = v.live if v.probe.alive else None
-        return VcpuCount(config_maximum=cfg.max_vcpus, config_current=cfg.vcpus,
+        return VcpuCount(config_maximum=cfg.max_vcpus if cfg else None, config_current=cfg.vcpus if cfg else None,
                          live_maximum=lv.max_vcpus if lv else None, live_current=lv.vcpus if lv else None)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -528,9 +528,9 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
                 raise OperationInvalid(
                     "Requested operation is not valid: cannot resize the maximum memory on an active domain")
             self._targets(v, False, True)
+            current = v.config.memory_kib  # kept unless above the new maximum (as libvirt)
             v.config.max_memory_kib = kib
-            if v.config.memory_kib > kib:
-                v.config.memory_kib = kib
+            v.config.memory_kib = min(current, kib)
             self._write_config(v.config)
 
     def set_vcpus(self, uuid: str, count: int, *, live: bool, config: bool, maximum: bool = False,

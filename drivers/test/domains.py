@@ -196,7 +196,8 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
     def vcpu_count(self, uuid: str) -> VcpuCount:
         d = self._get(uuid)
         live = self._live(d)
-        return VcpuCount(config_maximum=d.config.max_vcpus, config_current=d.config.vcpus,
+        cfg = d.config if d.persistent else None  # a transient domain has no config
+        return VcpuCount(config_maximum=cfg.max_vcpus if cfg else None, config_current=cfg.vcpus if cfg else None,
                          live_maximum=live.max_vcpus if live else None,
                          live_current=live.vcpus if live else None)
 
@@ -380,9 +381,9 @@ class TestDomainDriver(TestExtraMixin, DomainDriver):
             raise OperationInvalid(
                 "Requested operation is not valid: cannot resize the maximum memory on an active domain")
         for t in self._targets(d, False, True):
+            current = t.memory_kib  # kept (pinned, when implied by <memory>) unless above the new maximum
             t.max_memory_kib = kib
-            if t.memory_kib > kib:
-                t.memory_kib = kib
+            t.memory_kib = min(current, kib)
 
     def set_vcpus(self, uuid: str, count: int, *, live: bool, config: bool, maximum: bool = False,
                   guest: bool = False, hotpluggable: bool = False) -> None:

@@ -15,9 +15,21 @@ from virtctl.lazy import lazy
 
 savefile = lazy("virtctl.savefile")  # gzip: only for save and restore
 
-# A 2x1 black/white PPM: what the mock "screen" shows.
-_SCREEN = b"P6\n2 1\n255\n\x00\x00\x00\xff\xff\xff"
-PPM_MIME = "image/x-portable-pixmap"
+# libvirt's test driver sends a PNG image as the screen; ours is a 2x1
+# black/white 8-bit grayscale one (made by _png).
+PNG_MIME = "image/png"
+
+
+def _png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 2, 1, 8, 0, 0, 0, 0)  # 2x1, 8-bit grayscale
+    rows = zlib.compress(b"\x00\x00\xff")  # filter byte 0, then black, white
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 # The guest clock of libvirt's test domains (627319920 s), which it also
 # reports as the memory statistics' last update.
 _TEST_CLOCK = 627319920
@@ -140,8 +152,8 @@ class TestExtraMixin:
         self._require_active(d)
         if screen != 0:
             raise InvalidArg(f"invalid argument: no screen with ID {screen}")
-        savefile.write_file(path, _SCREEN)
-        return PPM_MIME
+        savefile.write_file(path, _png())
+        return PNG_MIME
 
     def send_key(self, uuid: str, keycodes: list[int], *, codeset: str = "linux",
                  holdtime: int = 0) -> None:

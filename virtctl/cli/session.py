@@ -113,16 +113,19 @@ class Session:
         elif text is not None:
             (self.extra if extra else self.print)(text, end="")
 
-    def done(self, dom, message: str, action: str, *, name: str | None = None, **data) -> None:
+    def done(self, dom, message: str, action: str, *, name: str | None = None, end: str = "\n",
+             **data) -> None:
         """Report an action finished on domain handle ``dom``: virsh's message
         (if any; a template, see ``_words``: ``{domain}`` is the argument as
         typed, ``{name}`` the name, and every ``data`` key), or in JSON
-        ``{"domain": NAME, "uuid", "action", ...data, "result": "ok"}``."""
+        ``{"domain": NAME, "uuid", "action", ...data, "result": "ok"}``.
+        ``end=""`` where virsh's message has no newline of its own (the
+        command's closing empty line then ends it)."""
         if self.json:
             doc = {"domain": name or dom.name, "uuid": dom.uuid, "action": action, **data, "result": "ok"}
             self.out.write(output.to_json(doc))
         elif message:
-            self.extra(message.format_map(self._words(dom, data)))
+            self.extra(message.format_map(self._words(dom, data)), end=end)
 
 
 pass_session = click.make_pass_decorator(Session)

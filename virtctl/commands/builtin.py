@@ -28,16 +28,16 @@ Example:
 def echo(session, shell, xml, split, string):
     args = list(string)
     if split:
-        parts = []
-        for a in args:
-            parts.extend(p.replace("\0", ",") for p in a.replace(",,", "\0").split(","))
-        args = parts
+        # as virsh: every piece ends its own line, the arguments are still
+        # joined by spaces (an empty argument has no pieces)
+        args = ["".join(p.replace("\0", ",") + "\n" for p in a.replace(",,", "\0").split(","))
+                if a else "" for a in args]
     if xml:
         args = [a.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
                 .replace("'", "&apos;").replace('"', "&quot;") for a in args]
     if shell:
         args = [shlex.quote(a) if a else "''" for a in args]
-    text = (("\n" if split else " ").join(args))
+    text = " ".join(args)
     session.emit({"text": text}, text + "\n")
 
 

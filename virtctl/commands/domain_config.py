@@ -43,10 +43,18 @@ Example:
 @option("--storage", default=None, completer="none",
         help="remove associated storage volumes (comma separated list of targets or source paths)")
 @click.option("--remove-all-storage", is_flag=True, help="remove all associated storage volumes (use with caution)")
+@click.option("--wipe-storage", is_flag=True, help="wipe the data of the storage volumes it removes")
+@click.option("--keep-nvram", is_flag=True, help="keep the domain's NVRAM file (the default)")
+@mutually_exclusive("nvram", "keep-nvram")
 @pass_session
-def undefine(session, domain, managed_save, snapshots_metadata, nvram, storage, remove_all_storage):
+def undefine(session, domain, managed_save, snapshots_metadata, nvram, storage, remove_all_storage,
+             wipe_storage, keep_nvram):
     from virtctl.commands import domain_storage
 
+    if wipe_storage and not (storage or remove_all_storage):
+        from virtctl.errors import UsageError
+
+        raise UsageError("'--wipe-storage' requires '--storage <string>' or '--remove-all-storage'")
     dom = session.domain(domain)
     volumes = domain_storage.plan(session, dom, storage, remove_all_storage)
     if dom.snapshot.managed_save and not managed_save:  # virsh's own check, in its words
@@ -57,10 +65,10 @@ def undefine(session, domain, managed_save, snapshots_metadata, nvram, storage, 
     with session.context("Failed to undefine domain '{domain}'", dom):
         dom.undefine(managed_save=managed_save, snapshots_metadata=snapshots_metadata, nvram=nvram)
     if session.json and (storage or remove_all_storage):
-        session.done(dom, "", "undefined", volumes=domain_storage.remove(session, volumes))
+        session.done(dom, "", "undefined", volumes=domain_storage.remove(session, volumes, wipe=wipe_storage))
         return
     session.done(dom, "Domain '{domain}' has been undefined", "undefined")
-    domain_storage.remove(session, volumes)  # after the definition is gone, as virsh
+    domain_storage.remove(session, volumes, wipe=wipe_storage)  # after the definition is gone, as virsh
 
 
 @command("autostart", help="""Start a domain when the host boots (--disable to stop doing so).

@@ -153,17 +153,18 @@ def vcpucount(session, domain, maximum, active, config, live, current, guest):
         return
     c = dom.vcpu_count()
     if not (maximum or active or live or config or current):
-        rows = [("maximum", "config", c.config_maximum)]
-        if c.live_maximum is not None:
-            rows.append(("maximum", "live", c.live_maximum))
-        rows.append(("current", "config", c.config_current))
-        if c.live_current is not None:
-            rows.append(("current", "live", c.live_current))
+        rows = [(kind, state, n) for kind, state, n in (
+            ("maximum", "config", c.config_maximum), ("maximum", "live", c.live_maximum),
+            ("current", "config", c.config_current), ("current", "live", c.live_current))
+            if n is not None]  # no config rows for a transient domain, no live ones when off
         session.emit(c.to_json(), "".join(f"{a:<12} {b:<12} {n:>3}\n" for a, b, n in rows))
         return
     use_live = live or (not config and c.live_maximum is not None)
     if use_live and c.live_maximum is None:
         raise OperationInvalid("Requested operation is not valid: domain is not running")
+    if not use_live and c.config_maximum is None:
+        raise OperationInvalid("Requested operation is not valid: "
+                               "transient domains do not have any persistent config")
     if use_live:
         n = c.live_maximum if maximum else c.live_current
     else:

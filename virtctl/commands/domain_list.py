@@ -65,8 +65,10 @@ def _list(session, o: dict):
         if o["state_other"]:
             states.update({DomainState.NOSTATE, DomainState.BLOCKED, DomainState.SHUTDOWN,
                            DomainState.CRASHED, DomainState.PMSUSPENDED})
-        if not o["inactive"]:
-            active = None  # as virsh: a state filter looks at inactive domains too
+        if not o["inactive"] and not o["all"]:
+            # as virsh 9.0: without --all, --state-shutoff means --inactive (the
+            # other states given with it then show nothing); the others are active
+            active = not o["state_shutoff"]
     doms = session.conn.domains(
         active=active,
         persistent=_tri(o["persistent"], o["transient"]),

@@ -118,5 +118,6 @@ def managedsave_remove(session, domain):
         removed = dom.managed_save_remove()
     msg = ("Removed managedsave image for domain '{domain}'" if removed
            else "Domain '{domain}' has no manage save image; removal skipped")
-    session.done(dom, msg, "managedsave-remove", removed=removed)
+    # virsh's messages here end with the command's closing empty line only
+    session.done(dom, msg, "managedsave-remove", end="", removed=removed)
 

@@ -29,9 +29,9 @@ def domdisplay(session, domain, type_, include_password, all_):
     session.emit({"domain": dom.name, "uri": uri}, uri + "\n")
 
 
-@command("screenshot", help="""Save a screenshot of a running domain's screen (PPM, as QEMU writes it).
+@command("screenshot", help="""Save a screenshot of a running domain's screen (PPM, as QEMU writes it; PNG on the test driver).
 
-Without FILE the name is DOMAIN-YYYY-MM-DD-HH:MM:SS.ppm in the current directory.
+Without FILE the name is DOMAIN-YYYY-MM-DD-HH:MM:SS.ppm (.png for a PNG) in the current directory.
 
 \b
 Example:
@@ -45,13 +45,20 @@ def screenshot(session, domain, file, screen):
     if screen < 0:
         raise InvalidArg(f"invalid screen ID '{screen}'")
     dom = session.domain(domain)
-    if not file:
+    named = bool(file)
+    if not named:
         import time
 
         file = f"{dom.name}-{time.strftime('%Y-%m-%d-%H:%M:%S')}.ppm"
     mime = dom.screenshot(file, screen=screen)
+    if not named and mime == "image/png":  # as virsh: the made-up name ends as the type says
+        import os
+
+        os.replace(file, file[:-len(".ppm")] + ".png")
+        file = file[:-len(".ppm")] + ".png"
+    # virsh's message has no newline of its own: the command's closing empty line ends it
     session.emit({"domain": dom.name, "file": file, "mime": mime},
-                 f"Screenshot saved to {file}, with type of {mime}\n", extra=True)
+                 f"Screenshot saved to {file}, with type of {mime}", extra=True)
 
 
 _CODESETS = ("linux", "xt", "atset1", "xt_kbd", "usb", "win32", "rfb", "qnum")
