@@ -39,8 +39,10 @@ def run_probe(*args: str) -> tuple[int, str, set[str]]:
     env = dict(os.environ, NO_COLOR="1")
     for k in ("VIRTCTL_DEFAULT_URI", "VIRSH_DEFAULT_CONNECT_URI", "LIBVIRT_DEFAULT_URI"):
         env.pop(k, None)
+    # cwd "/": `python -c` puts the working directory first on sys.path, and the
+    # source tree's virtctl/ (no drivers/ in it) must not shadow the installed one
     r = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True,
-                       env=env, timeout=120)
+                       env=env, timeout=120, cwd="/")
     line = [x for x in r.stderr.splitlines() if x.startswith("MODULES ")]
     assert line, r.stderr
     data = json.loads(line[-1][len("MODULES "):])

@@ -10,10 +10,11 @@ import subprocess
 import pytest
 
 from virsh_side import VIRTCTL, compare, needs_virsh, run
+from vtest_paths import SHARED
 
 pytestmark = needs_virsh
 
-REF = pathlib.Path("/work/shared/reference/libvirt-9.0/examples-test")
+REF = SHARED / "reference" / "libvirt-9.0" / "examples-test"
 WIDE = pathlib.Path(__file__).parent / "wide" / "network.txt"
 
 NET_XML = """\

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 from virsh_side import compare, needs_virsh
+from vtest_paths import SHARED
 
 pytestmark = needs_virsh
 
 CASES = [line for line in (Path(__file__).parent / "wide" / "storage.txt").read_text().splitlines()
          if line.strip() and not line.startswith("#")]
-EXAMPLES = Path("/work/shared/reference/libvirt-9.0/examples-test")
+EXAMPLES = SHARED / "reference" / "libvirt-9.0" / "examples-test"
 
 
 @pytest.mark.parametrize("cmd", CASES)
