@@ -89,7 +89,7 @@ complete -c virtctl -n __virtctl_at_command -a 'reset' -d 'Reset a running domai
 complete -c virtctl -n __virtctl_at_command -a 'restore' -d 'Restore a domain from a file written by \'save\'.'
 complete -c virtctl -n __virtctl_at_command -a 'resume' -d 'Resume a paused domain.'
 complete -c virtctl -n __virtctl_at_command -a 'save' -d 'Save a running domain\'s memory state to a file and stop it.'
-complete -c virtctl -n __virtctl_at_command -a 'screenshot' -d 'Save a screenshot of a running domain\'s screen (PPM, as QEMU writes it).'
+complete -c virtctl -n __virtctl_at_command -a 'screenshot' -d 'Save a screenshot of a running domain\'s screen (PPM, as QEMU writes it; PNG on the test driver).'
 complete -c virtctl -n __virtctl_at_command -a 'send-key' -d 'Send keystrokes to a running domain (pressed together, then released).'
 complete -c virtctl -n __virtctl_at_command -a 'setmaxmem' -d 'Change the maximum memory of a domain.'
 complete -c virtctl -n __virtctl_at_command -a 'setmem' -d 'Change the memory a domain uses (its balloon), up to its maximum.'
