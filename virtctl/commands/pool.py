@@ -325,39 +325,13 @@ Example:
 @pool_arg()
 @pass_session
 def pool_edit(session, pool):
-    import os
-    import subprocess
-    import tempfile
-
-    from virtctl.commands.xml_tools import _ask_again, _editor, check_document
-    from virtctl.errors import OperationFailed, VirtError, XMLError
+    from virtctl.commands.xml_tools import edit_document
 
     p = get_pool(session, pool)
-    original = p.xml()
-    fd, path = tempfile.mkstemp(prefix=f"virtctl-pool-{p.uuid}-", suffix=".xml")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(original)
-        while True:
-            try:
-                rc = subprocess.call([*_editor(), path])
-            except OSError as exc:
-                raise OperationFailed(f"cannot run editor {_editor()[0]!r}: {exc.strerror}") from None
-            if rc != 0:
-                raise OperationFailed(f"editor exited with status {rc}; nothing changed")
-            with open(path, "rb") as f:
-                edited = f.read()
-            if edited.decode("utf-8", "surrogateescape") == original:
-                _done(session, p, "Pool {name} XML configuration not changed.", "edit")
-                return
-            try:
-                check_document(edited, path, "pool")
-                new = session.conn.define_pool(edited.decode("utf-8", "surrogateescape"), source=path)
-                break
-            except VirtError as exc:
-                if isinstance(exc, XMLError) and _ask_again(session, exc):
-                    continue
-                raise
-    finally:
-        os.unlink(path)
+    new = edit_document(session, p.xml(), prefix=f"virtctl-pool-{p.uuid}-", kind="pool", current=p.xml,
+                        define=lambda text, path: session.conn.define_pool(text, source=path),
+                        what=f"pool '{p.name}'")
+    if new is None:
+        _done(session, p, "Pool {name} XML configuration not changed.", "edit")
+        return
     _done(session, new, "Pool {name} XML configuration edited.", "edited")

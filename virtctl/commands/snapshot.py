@@ -419,41 +419,28 @@ Example:
 @mutually_exclusive("rename", "clone")
 @pass_session
 def snapshot_edit(session, domain, snapshotname, current, rename, clone):
-    import os
-    import subprocess
-    import tempfile
-
-    from virtctl.commands.xml_tools import _editor
-    from virtctl.errors import InvalidArg, OperationFailed
+    from virtctl.commands.xml_tools import edit_document
+    from virtctl.errors import InvalidArg
 
     dom = session.domain(domain)
     snap = _lookup(session, dom, snapshotname, current and snapshotname is None)
-    original = snap.xml(security_info=True)
-    fd, path = tempfile.mkstemp(prefix=f"virtctl-snap-{dom.uuid}-", suffix=".xml")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(original)
-        try:
-            rc = subprocess.call([*_editor(), path])
-        except OSError as exc:
-            raise OperationFailed(f"cannot run editor {_editor()[0]!r}: {exc.strerror}") from None
-        if rc != 0:
-            raise OperationFailed(f"editor exited with status {rc}; nothing changed")
-        with open(path, "rb") as f:
-            edited = f.read().decode("utf-8", "surrogateescape")
-    finally:
-        os.unlink(path)
-    if edited == original:
+
+    def redefine(text: str, path: str):
+        from virtctl.xml import xmlapi
+
+        new_name = xmlapi.parse(text, source=path).findtext("name")
+        if new_name != snap.name and not (rename or clone):
+            raise InvalidArg(f"cannot change snapshot name from '{snap.name}' to '{new_name}' without --rename "
+                             f"or --clone", detail={"snapshot": snap.name})
+        return dom.create_snapshot(text, source=path, redefine=True, current=current or snap.record.current)
+
+    new = edit_document(session, snap.xml(security_info=True), prefix=f"virtctl-snap-{dom.uuid}-",
+                        kind="domainsnapshot", current=lambda: snap.xml(security_info=True),
+                        define=redefine, what=f"snapshot '{snap.name}'")
+    if new is None:
         _done(session, dom, "Snapshot {snapshot} XML configuration not changed.\n", "snapshot-edit",
               snap.name, changed=False)
         return
-    from virtctl.xml import validate
-
-    new_name = validate.parse_and_validate(edited, "domainsnapshot", path).findtext("name")
-    if new_name != snap.name and not (rename or clone):
-        raise InvalidArg(f"cannot change snapshot name from '{snap.name}' to '{new_name}' without --rename "
-                         f"or --clone", detail={"snapshot": snap.name})
-    new = dom.create_snapshot(edited, source=path, redefine=True, current=current or snap.record.current)
     if rename and new.name != snap.name:
         snap.delete(metadata_only=True)
     _done(session, dom, "Snapshot {snapshot} edited.\n", "snapshot-edit", new.name, changed=True)

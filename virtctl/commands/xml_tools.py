@@ -103,38 +103,13 @@ Example:
 @pass_session
 def edit(session, domain):
     dom = session.domain(domain)
-    original = dom.xml(inactive=True)
-    fd, path = tempfile.mkstemp(prefix=f"virtctl-{dom.uuid}-", suffix=".xml")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(original)
-        while True:
-            try:
-                rc = subprocess.call([*_editor(), path])
-            except OSError as exc:
-                raise OperationFailed(f"cannot run editor {_editor()[0]!r}: {exc.strerror}") from None
-            if rc != 0:
-                raise OperationFailed(f"editor exited with status {rc}; nothing changed")
-            with open(path, "rb") as f:
-                edited = f.read()
-            if edited.decode("utf-8", "surrogateescape") == original:
-                session.done(dom, "Domain '{name}' XML configuration not changed.", "edit",
-                             changed=False)
-                return
-            try:
-                check_document(edited, path, "domain")
-                if dom.xml(inactive=True) != original:
-                    raise OperationFailed(
-                        f"domain '{dom.name}' was changed by someone else while you edited it; "
-                        f"your edit was not applied; run edit again")
-                new = session.conn.define_domain(edited.decode("utf-8", "surrogateescape"), source=path)
-                break
-            except VirtError as exc:
-                if isinstance(exc, XMLError) and _ask_again(session, exc):
-                    continue
-                raise
-    finally:
-        os.unlink(path)
+    new = edit_document(session, dom.xml(inactive=True), prefix=f"virtctl-{dom.uuid}-", kind="domain",
+                        current=lambda: dom.xml(inactive=True),
+                        define=lambda text, path: session.conn.define_domain(text, source=path),
+                        what=f"domain '{dom.name}'")
+    if new is None:
+        session.done(dom, "Domain '{name}' XML configuration not changed.", "edit", changed=False)
+        return
     session.done(new, "Domain '{name}' XML configuration edited.", "edit", changed=True)
 
 
