@@ -67,6 +67,29 @@ def parse_id(text: str) -> int | None:
     return n if 0 <= n <= _INT32_MAX else None
 
 
+def _matching(recs, *, active=None, persistent=None, autostart=None) -> list:
+    """The records matching every given filter (``None``: either): the one
+    filter of every object kind's listing (networks, pools)."""
+    return [r for r in recs
+            if (active is None or r.active == active) and (persistent is None or r.persistent == persistent)
+            and (autostart is None or r.autostart == autostart)]
+
+
+def _find(recs, key: str, *, by_uuid: bool, by_name: bool):
+    """The record virsh's lookup finds: by UUID when ``key`` is one, then by
+    name; None otherwise."""
+    if by_uuid and looks_like_uuid(key):
+        u = canonical_uuid(key)
+        for rec in recs:
+            if rec.uuid == u:
+                return rec
+    if by_name:
+        for rec in recs:
+            if rec.name == key:
+                return rec
+    return None
+
+
 class Connection:
     """An open connection to a hypervisor.  Use as a context manager."""
 
@@ -214,16 +237,9 @@ class Connection:
         one consistent snapshot, as :class:`~virtctl.api.network.Network` handles."""
         from virtctl.api.network import Network
 
-        out = []
-        for rec in self._driver.networks.list():
-            if active is not None and rec.active != active:
-                continue
-            if persistent is not None and rec.persistent != persistent:
-                continue
-            if autostart is not None and rec.autostart != autostart:
-                continue
-            out.append(Network(self, rec))
-        return out
+        recs = _matching(self._driver.networks.list(), active=active, persistent=persistent,
+                         autostart=autostart)
+        return [Network(self, rec) for rec in recs]
 
     def lookup_network(self, key: str, *, by_uuid: bool = True, by_name: bool = True):
         """A network by UUID (when ``key`` is one) then by name, as virsh looks
@@ -231,16 +247,9 @@ class Connection:
         from virtctl.api.network import Network
         from virtctl.errors import NoNetwork
 
-        recs = self._driver.networks.list()
-        if by_uuid and looks_like_uuid(key):
-            u = canonical_uuid(key)
-            for rec in recs:
-                if rec.uuid == u:
-                    return Network(self, rec)
-        if by_name:
-            for rec in recs:
-                if rec.name == key:
-                    return Network(self, rec)
+        rec = _find(self._driver.networks.list(), key, by_uuid=by_uuid, by_name=by_name)
+        if rec is not None:
+            return Network(self, rec)
         if by_name:
             msg = f"Network not found: no network with matching name '{key}'"
         else:
@@ -269,17 +278,8 @@ class Connection:
         from virtctl.api.storage import StoragePool
 
         wanted = set(types) if types is not None else None
-        out = []
-        for rec in self._driver.pools.list():
-            if active is not None and rec.active != active:
-                continue
-            if persistent is not None and rec.persistent != persistent:
-                continue
-            if autostart is not None and rec.autostart != autostart:
-                continue
-            if wanted is not None and rec.type not in wanted:
-                continue
-            out.append(StoragePool(self, rec))
+        recs = _matching(self._driver.pools.list(), active=active, persistent=persistent, autostart=autostart)
+        out = [StoragePool(self, rec) for rec in recs if wanted is None or rec.type in wanted]
         return sorted(out, key=lambda p: p.name)
 
     def lookup_pool(self, key: str, *, by_uuid: bool = True, by_name: bool = True):
@@ -287,16 +287,9 @@ class Connection:
         from virtctl.api.storage import StoragePool
         from virtctl.errors import NoStoragePool
 
-        recs = self._driver.pools.list()
-        if by_uuid and looks_like_uuid(key):
-            u = canonical_uuid(key)
-            for rec in recs:
-                if rec.uuid == u:
-                    return StoragePool(self, rec)
-        if by_name:
-            for rec in recs:
-                if rec.name == key:
-                    return StoragePool(self, rec)
+        rec = _find(self._driver.pools.list(), key, by_uuid=by_uuid, by_name=by_name)
+        if rec is not None:
+            return StoragePool(self, rec)
         what = "name" if by_name else "uuid"
         raise NoStoragePool(f"Storage pool not found: no storage pool with matching {what} '{key}'",
                             detail={"pool": key}, context=f"failed to get pool '{key}'")
