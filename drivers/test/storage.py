@@ -7,15 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from virtctl.api.storage import PoolRecord, VolumeRecord
+from virtctl.api.storage import xml_escape as _esc
 from virtctl.drivers.base import PoolDriver
 from virtctl.errors import (InvalidArg, NoStoragePool, NoStorageVol, OperationFailed,
                             OperationInvalid, XMLError, unsupported_flags)
 
 POOL_CAPACITY = 107374182400  # libvirt's test driver: 100 GiB, nothing allocated
-
-
-def _esc(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&apos;")
 
 
 def _bytes(el, tag: str, source: str) -> int | None:
@@ -281,16 +278,7 @@ class TestPoolDriver(PoolDriver):
         return v
 
     def volume_xml(self, key: str) -> str:
-        v = self._v(key)[1]
-        back = ""
-        if v.backing:
-            fmt = f"    <format type='{_esc(v.backing['format'])}'/>\n" if v.backing.get("format") else ""
-            back = f"  <backingStore>\n    <path>{_esc(v.backing['path'])}</path>\n{fmt}  </backingStore>\n"
-        return (f"<volume type='{v.type}'>\n  <name>{_esc(v.name)}</name>\n  <key>{_esc(v.key)}</key>\n"
-                f"  <capacity unit='bytes'>{v.capacity}</capacity>\n"
-                f"  <allocation unit='bytes'>{v.allocation}</allocation>\n"
-                f"  <target>\n    <path>{_esc(v.path)}</path>\n    <format type='{_esc(v.format)}'/>\n"
-                f"  </target>\n{back}</volume>\n")
+        return self._v(key)[1].to_xml()
 
     def create_volume(self, uuid: str, xml: str, *, source: str = "<input>",
                       prealloc_metadata: bool = False, clone_key: str | None = None) -> VolumeRecord:

@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     from virtctl.api.connection import Connection
 
 
+
+
+def xml_escape(s: str) -> str:
+    """Text or a single-quoted attribute value, escaped as libvirt writes them."""
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&apos;")
+
+
 @dataclass
 class PoolRecord:
     uuid: str
@@ -58,6 +65,21 @@ class VolumeRecord:
         return {"name": self.name, "key": self.key, "path": self.path, "pool": self.pool_name,
                 "type": self.type, "format": self.format, "capacity": self.capacity,
                 "allocation": self.allocation, "backing": self.backing}
+
+    def to_xml(self) -> str:
+        """``vol-dumpxml``'s document, laid out as libvirt formats a volume
+        (the same for every driver)."""
+        back = ""
+        if self.backing:
+            fmt = (f"    <format type='{xml_escape(self.backing['format'])}'/>\n"
+                   if self.backing.get("format") else "")
+            back = f"  <backingStore>\n    <path>{xml_escape(self.backing['path'])}</path>\n{fmt}  </backingStore>\n"
+        return (f"<volume type='{xml_escape(self.type)}'>\n  <name>{xml_escape(self.name)}</name>\n"
+                f"  <key>{xml_escape(self.key)}</key>\n"
+                f"  <capacity unit='bytes'>{self.capacity}</capacity>\n"
+                f"  <allocation unit='bytes'>{self.allocation}</allocation>\n"
+                f"  <target>\n    <path>{xml_escape(self.path)}</path>\n    <format type='{xml_escape(self.format)}'/>\n"
+                f"  </target>\n{back}</volume>\n")
 
 
 class StoragePool:

@@ -21,6 +21,7 @@ import os
 import uuid as uuidlib
 
 from virtctl.api.storage import PoolRecord, VolumeRecord
+from virtctl.api.storage import xml_escape as _esc
 from virtctl.drivers.base import PoolDriver
 from virtctl.drivers.qemu import qemu_img
 from virtctl.drivers.qemu.state import atomic_write, ensure_dir, unlink_quiet
@@ -44,10 +45,6 @@ def default_pool_dir(state) -> str:
     if not data or not os.path.isabs(data):
         data = os.path.join(home, ".local", "share")
     return os.path.join(data, "virtctl", "images")
-
-
-def _esc(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&apos;")
 
 
 def _enospc(what: str, exc: OSError):
@@ -349,16 +346,7 @@ class QemuPoolDriver(PoolDriver):
         return v
 
     def volume_xml(self, key: str) -> str:
-        v = self._v(key)[1]
-        back = ""
-        if v.backing:
-            fmt = f"    <format type='{_esc(v.backing['format'])}'/>\n" if v.backing.get("format") else ""
-            back = f"  <backingStore>\n    <path>{_esc(v.backing['path'])}</path>\n{fmt}  </backingStore>\n"
-        return (f"<volume type='file'>\n  <name>{_esc(v.name)}</name>\n  <key>{_esc(v.key)}</key>\n"
-                f"  <capacity unit='bytes'>{v.capacity}</capacity>\n"
-                f"  <allocation unit='bytes'>{v.allocation}</allocation>\n"
-                f"  <target>\n    <path>{_esc(v.path)}</path>\n    <format type='{v.format}'/>\n"
-                f"  </target>\n{back}</volume>\n")
+        return self._v(key)[1].to_xml()
 
     def create_volume(self, uuid: str, xml: str, *, source: str = "<input>",
                       prealloc_metadata: bool = False, clone_key: str | None = None) -> VolumeRecord:
