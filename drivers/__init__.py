@@ -13,7 +13,26 @@ from virtctl.errors import ConnectFailed
 REGISTRY: dict[str, str] = {
     "test": "virtctl.drivers.test.driver:TestDriver",
     "qemu": "virtctl.drivers.qemu.driver:QemuDriver",
+    "libvirt": "virtctl.drivers.libvirt.driver:LibvirtDriver",
 }
+
+# the hypervisor schemes of libvirt 9.0's drivers: a URI with one of these that
+# virtctl has no driver of its own for goes to libvirt (README, "Which URI goes where")
+LIBVIRT_SCHEMES = frozenset({
+    "qemu", "test", "xen", "libxl", "lxc", "ch", "bhyve", "vbox", "vmwareplayer", "vmwarews",
+    "vmwarefusion", "esx", "gsx", "vpx", "hyperv", "openvz", "vz", "parallels", "remote"})
+
+
+def route(uri) -> str:
+    """The registry entry for a parsed URI: ``libvirt:URI`` always goes to
+    libvirt; ``test:`` and ``qemu:`` without a transport or host stay virtctl's
+    own; with one (``qemu+ssh://host/system``, ``qemu+unix:///system``), or for
+    a libvirt scheme virtctl has no driver for (``xen://``, ``lxc:///``), libvirt."""
+    if uri.scheme in REGISTRY and uri.scheme != "libvirt" and not uri.transport and not uri.host:
+        return uri.scheme
+    if uri.scheme == "libvirt" or uri.scheme in LIBVIRT_SCHEMES:
+        return "libvirt"
+    return uri.scheme
 
 
 def driver_class(scheme: str):

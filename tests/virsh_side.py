@@ -45,16 +45,17 @@ def run(argv: list[str], home) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
 
 
-def both(uri: str, cmd: str, home, *, options: tuple[str, ...] = ()):
-    """(virsh's result, virtctl's result) for one command string."""
+def both(uri: str, cmd: str, home, *, options: tuple[str, ...] = (), ours_uri: str | None = None):
+    """(virsh's result, virtctl's result) for one command string; virtctl
+    connects to ``ours_uri`` when given (``libvirt:test:///default``)."""
     theirs = run([VIRSH, *options, "-c", uri, cmd], home)
-    ours = run([VIRTCTL, *options, "-c", uri, cmd], home)
+    ours = run([VIRTCTL, *options, "-c", ours_uri or uri, cmd], home)
     return theirs, ours
 
 
-def compare(uri: str, cmd: str, home, *, options: tuple[str, ...] = ()):
+def compare(uri: str, cmd: str, home, *, options: tuple[str, ...] = (), ours_uri: str | None = None):
     """Assert identical stdout and the same success or failure."""
-    theirs, ours = both(uri, cmd, home, options=options)
+    theirs, ours = both(uri, cmd, home, options=options, ours_uri=ours_uri)
     assert "Traceback" not in ours.stderr, ours.stderr
     assert norm(ours.stdout) == norm(theirs.stdout), (
         f"stdout differs for {cmd!r}\n--- virsh stderr: {theirs.stderr}\n--- virtctl stderr: {ours.stderr}")

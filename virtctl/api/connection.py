@@ -94,10 +94,10 @@ class Connection:
     """An open connection to a hypervisor.  Use as a context manager."""
 
     def __init__(self, uri: str, *, readonly: bool = False):
-        from virtctl.drivers import driver_class
+        from virtctl.drivers import driver_class, route
 
         parsed = URI.parse(uri)
-        self._driver = driver_class(parsed.scheme)(parsed, readonly=readonly)
+        self._driver = driver_class(route(parsed))(parsed, readonly=readonly)
         self.readonly = readonly
 
     # --- context manager ------------------------------------------------------
