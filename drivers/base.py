@@ -270,19 +270,19 @@ class PoolDriver:
     def delete_volume(self, key: str, *, wipe: bool = False) -> None:
         raise self._ns("vol-delete")
 
-    def wipe_volume(self, key: str) -> None:
-        raise self._ns("vol-wipe")
+    def wipe_volume(self, key: str, *, algorithm: str = "zero") -> None:
+        raise self._ns("vol-wipe" if algorithm == "zero" else f"vol-wipe --algorithm {algorithm}")
 
     def resize_volume(self, key: str, capacity: int, *, delta: bool = False, shrink: bool = False,
                       allocate: bool = False) -> None:
         raise self._ns("vol-resize")
 
     def upload_volume(self, key: str, src, *, offset: int = 0, length: int = 0,
-                      sparse: bool = False) -> None:
+                      sparse: bool = False, progress=None) -> None:
         raise self._ns("vol-upload")
 
     def download_volume(self, key: str, dst, *, offset: int = 0, length: int = 0,
-                        sparse: bool = False) -> None:
+                        sparse: bool = False, progress=None) -> None:
         raise self._ns("vol-download")
 
 

@@ -7,7 +7,8 @@ stop it exactly between two steps of a start or a save.  Points:
 ``start:record`` ``start:spawned`` ``start:qemu-up`` ``start:monitor-ready``
 ``start:resumed`` ``start:committed`` (launch.py); ``save:temp``
 ``save:stopped`` ``save:migrated`` ``save:marked`` ``save:committed``
-``save:quit``, ``restore:loaded`` ``restore:invalidated`` (save.py).
+``save:quit``, ``restore:loaded`` ``restore:invalidated`` (save.py);
+``upload:written`` (storage/pools.py: vol-upload's copy written, not yet renamed).
 
 Unset (always, outside tests) a kill point costs one comparison with None.
 The QEMU and monitor processes never inherit the variable (process.py).

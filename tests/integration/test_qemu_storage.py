@@ -46,7 +46,8 @@ def test_volume_disk_starts_and_qemu_sees_the_volume(senv):
     images = [b["inserted"]["image"] for b in blocks if b.get("inserted")]
     assert any(i["filename"] == path and i["virtual-size"] == 64 << 20 for i in images), images
     for cmd in (["vol-delete", "--pool", "default", "data.qcow2"], ["vol-delete", path],
-                ["vol-resize", "--pool", "default", "data.qcow2", "32M", "--shrink"]):
+                ["vol-resize", "--pool", "default", "data.qcow2", "32M", "--shrink"],
+                ["vol-wipe", "--pool", "default", "data.qcow2"], ["vol-upload", path, "/dev/null"]):
         r = env.run(*cmd)
         assert r.returncode == 4 and "in use by running domain 'gv'" in r.stderr, r.stderr
     assert os.path.getsize(path) > 0 and json.loads(env.ok("--json", "vol-info", path))["capacity"] == 64 << 20

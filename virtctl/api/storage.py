@@ -207,9 +207,11 @@ class StorageVolume:
         self._conn._check_writable("deleting a storage volume")
         self._drv.delete_volume(self._key, wipe=wipe)
 
-    def wipe(self) -> None:
+    def wipe(self, *, algorithm: str = "zero") -> None:
+        """Erase the volume's data (``algorithm``: virsh's names; the QEMU
+        driver does ``zero`` and ``random``)."""
         self._conn._check_writable("wiping a storage volume")
-        self._drv.wipe_volume(self._key)
+        self._drv.wipe_volume(self._key, algorithm=algorithm)
 
     def resize(self, capacity: int, *, delta: bool = False, shrink: bool = False,
                allocate: bool = False) -> None:
@@ -217,10 +219,13 @@ class StorageVolume:
         self._conn._check_writable("resizing a storage volume")
         self._drv.resize_volume(self._key, capacity, delta=delta, shrink=shrink, allocate=allocate)
 
-    def upload(self, src, *, offset: int = 0, length: int = 0, sparse: bool = False) -> None:
-        """Write the readable binary file ``src`` into the volume."""
+    def upload(self, src, *, offset: int = 0, length: int = 0, sparse: bool = False, progress=None) -> None:
+        """Write the readable binary file ``src`` into the volume (all of it,
+        or ``length`` bytes) at ``offset``; ``progress(done, total)`` is
+        called as bytes go (total 0 when unknown)."""
         self._conn._check_writable("uploading to a storage volume")
-        self._drv.upload_volume(self._key, src, offset=offset, length=length, sparse=sparse)
+        self._drv.upload_volume(self._key, src, offset=offset, length=length, sparse=sparse, progress=progress)
 
-    def download(self, dst, *, offset: int = 0, length: int = 0, sparse: bool = False) -> None:
-        self._drv.download_volume(self._key, dst, offset=offset, length=length, sparse=sparse)
+    def download(self, dst, *, offset: int = 0, length: int = 0, sparse: bool = False, progress=None) -> None:
+        self._drv.download_volume(self._key, dst, offset=offset, length=length, sparse=sparse,
+                                  progress=progress)

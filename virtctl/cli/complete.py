@@ -127,7 +127,17 @@ class Metadata:
         return cls([DomainMeta(d.snapshot.name, d.snapshot.state.key, d.snapshot.persistent)
                     for d in conn.domains()], uri=conn.uri, snapshots=_snapshot_lister(conn),
                    networks=_evaluated(lambda: [NetworkMeta(n.name, n.snapshot.active, n.snapshot.persistent)
-                                                for n in conn.networks()]))
+                                                for n in conn.networks()]),
+                   pools=dict(_evaluated(lambda: _pools_of(conn).items())))
+
+
+def _pools_of(conn) -> dict:
+    """pool name -> (state text, [volume names]) of ``conn`` (volumes of active pools)."""
+    out = {}
+    for p in conn.pools():
+        rec = p.snapshot
+        out[rec.name] = (rec.state_text, [v.name for v in p.volumes()] if rec.active else [])
+    return out
 
 
 def _snapshot_lister(conn) -> Callable[[str], list[tuple[str, str]]]:

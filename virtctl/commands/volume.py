@@ -243,6 +243,11 @@ def _offsets(offset: str | None, length: str | None) -> tuple[int, int]:
 
 @command("vol-upload", help="""Write a local file's bytes into a volume.
 
+The bytes go at --offset (the volume's other bytes kept) into a complete new
+copy that replaces the volume only once written: an interrupted upload or a
+full disk leaves the volume as it was.  A progress bar is drawn on stderr
+when it is a terminal.
+
 \b
 Example:
   virtctl vol-upload --pool default disk1.raw ./disk.img""")
@@ -261,12 +266,18 @@ def vol_upload(session, vol, pool, file, offset, length, sparse):
         from virtctl.errors import NoFile
 
         raise NoFile(f"cannot read {file}: {exc.strerror}", context="cannot upload to volume") from None
-    with src, session.context(f"cannot upload to volume {vol}"):
-        v.upload(src, offset=off, length=n, sparse=sparse)
+    from virtctl.commands.domain_save import progress_bar
+
+    with src, session.context(f"cannot upload to volume {vol}"), progress_bar(session, f"vol-upload {vol}") as bar:
+        v.upload(src, offset=off, length=n, sparse=sparse, progress=bar)
     _done(session, v, "", "uploaded") if session.json else None
 
 
 @command("vol-download", help="""Copy a volume's bytes into a local file.
+
+The file appears only complete (written under a temporary name, then
+renamed); --sparse leaves the volume's holes and runs of zeros as holes.  A
+progress bar is drawn on stderr when it is a terminal.
 
 \b
 Example:
@@ -285,8 +296,11 @@ def vol_download(session, vol, pool, file, offset, length, sparse):
     path = session.value("file", file)
     tmp = f"{path}.virtctl-part-{os.getpid()}"
     try:
-        with open(tmp, "xb") as dst, session.context(f"cannot download from volume {vol}"):
-            v.download(dst, offset=off, length=n, sparse=sparse)
+        from virtctl.commands.domain_save import progress_bar
+
+        with open(tmp, "xb") as dst, session.context(f"cannot download from volume {vol}"), \
+                progress_bar(session, f"vol-download {vol}") as bar:
+            v.download(dst, offset=off, length=n, sparse=sparse, progress=bar)
         os.replace(tmp, path)  # the file appears only complete
     except OSError as exc:
         from virtctl.errors import SystemError_
@@ -298,22 +312,32 @@ def vol_download(session, vol, pool, file, offset, length, sparse):
     _done(session, v, "", "downloaded") if session.json else None
 
 
-@command("vol-wipe", help="""Erase a volume's data (raw: zeros written over it; qcow2: made anew, empty).
+WIPE_ALGORITHMS = ("zero", "nnsa", "dod", "bsi", "gutmann", "schneier", "pfitzner7", "pfitzner33", "random", "trim")
+
+
+@command("vol-wipe", help="""Erase a volume's data.
+
+--algorithm zero (the default) writes zeros over every byte of data of the
+file, random writes random bytes; a qcow2 volume is then made anew, empty,
+at the same capacity (its backing file kept).  virsh's other algorithms
+(nnsa, dod, bsi, gutmann, schneier, pfitzner7, pfitzner33: scrub(1)'s
+patterns; trim) are refused as not supported.  A volume a running domain
+uses is refused.
 
 \b
-Example:
-  virtctl vol-wipe --pool default disk2.qcow2""")
+Examples:
+  virtctl vol-wipe --pool default disk2.qcow2
+  virtctl vol-wipe --pool default disk2.raw --algorithm random""")
 @_vol_options
-@option("--algorithm", default=None, completer="enum:zero", help="perform selected wiping algorithm")
+@option("--algorithm", default=None, completer="enum:" + "|".join(WIPE_ALGORITHMS),
+        help="perform selected wiping algorithm")
 @pass_session
 def vol_wipe(session, vol, pool, algorithm):
-    v = get_vol(session, vol, pool)
-    if algorithm not in (None, "zero"):
-        from virtctl.errors import not_supported
-
-        raise not_supported(session.conn.driver_name, f"vol-wipe --algorithm {algorithm}")
+    v = get_vol(session, vol, pool)  # virsh looks the volume up first
+    if algorithm is not None and algorithm not in WIPE_ALGORITHMS:
+        raise InvalidArg(f"Unsupported algorithm '{algorithm}'", detail={"option": "algorithm"})
     with session.context(f"Failed to wipe vol {vol}"):
-        v.wipe()
+        v.wipe(algorithm=algorithm or "zero")
     _done(session, v, f"Vol {vol} wiped", "wiped")
 
 

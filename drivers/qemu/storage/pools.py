@@ -13,7 +13,17 @@
 * Safety: names are one file name (names.py); a volume is written under a
   temporary name and linked to its final name only when complete (an
   existing name is never replaced); ENOSPC is a clear error, the temporary
-  file removed.
+  file removed.  vol-upload writes a complete new copy of the volume under a
+  temporary name (the old bytes it does not overwrite copied first, sparsely)
+  and renames it over the volume: a kill or ENOSPC leaves the old volume
+  intact, never a half-written one.
+* Locks (locks.py): ``<run>/locks/pool-<uuid>.lock`` is held shared by every
+  change to one volume (create, clone, delete, wipe, resize, upload) and
+  exclusively by pool-refresh, pool-destroy, pool-delete and pool-undefine;
+  ``pool-<uuid>-vol-<sha1 of name>.lock`` is held exclusively by a change to
+  that volume.  Two processes changing the same volume serialise; changes to
+  different volumes run side by side; reading (vol-list, vol-download) takes
+  no lock (a rename never shows a half-written file).
 """
 from __future__ import annotations
 
@@ -24,7 +34,8 @@ from virtctl.api.storage import PoolRecord, VolumeRecord
 from virtctl.api.storage import xml_escape as _esc
 from virtctl.drivers.base import PoolDriver
 from virtctl.drivers.qemu import qemu_img
-from virtctl.drivers.qemu.state import atomic_write, ensure_dir, unlink_quiet
+from virtctl.drivers.qemu.faults import killpoint
+from virtctl.drivers.qemu.state import atomic_write, ensure_dir, fsync_dir, unlink_quiet
 from virtctl.drivers.qemu.storage.names import TEMP_PREFIX, check_volume_name
 from virtctl.errors import (InvalidArg, NoStoragePool, NoStorageVol, OperationFailed, OperationInvalid,
                             SystemError_, XMLError, not_supported)
@@ -33,6 +44,138 @@ DEFAULT_POOL = "default"
 FORMATS = ("raw", "qcow2")
 _QCOW_MAGIC = b"QFI\xfb"
 _CHUNK = 1 << 20
+LOCK_TIMEOUT = 300.0
+# virsh's vol-wipe algorithms; the QEMU driver does the first two (the others are
+# scrub(1)'s multi-pass patterns, and trim needs a block device)
+WIPE_DONE = ("zero", "random")
+WIPE_ALGORITHMS = WIPE_DONE + ("nnsa", "dod", "bsi", "gutmann", "schneier", "pfitzner7", "pfitzner33", "trim")
+
+
+def _extents(fd: int, size: int, pos: int = 0):
+    """(start, end) of the data of a file from ``pos`` (its holes skipped:
+    SEEK_DATA/SEEK_HOLE; all of it where the file system cannot tell)."""
+    import errno
+
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                return  # only a hole is left
+            yield pos, size
+            return
+        end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        yield start, end
+        pos = end
+
+
+def _write_all(fd: int, buf) -> None:
+    view = memoryview(buf)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+_GRANULE = 64 << 10  # --sparse: zeros of this size (aligned) become holes
+
+
+_ZERO = bytes(_GRANULE)
+_ZCHUNK = bytes(_CHUNK)
+_NO_KERNEL_COPY = (18, 22, 38, 95)  # EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: copy_file_range cannot here
+
+
+def _kernel_copy(src_fd: int, dst_fd: int, count: int, src_off: int, dst_off: int | None, progress, total) -> int:
+    """Up to ``count`` bytes with copy_file_range (no copy through Python; a
+    reflink where the file system can); the bytes copied.  Raises
+    NotImplementedError if the kernel cannot copy between these two files."""
+    done = 0
+    while done < count:
+        try:
+            n = os.copy_file_range(src_fd, dst_fd, min(8 << 20, count - done), src_off + done,
+                                   None if dst_off is None else dst_off + done)
+        except OSError as exc:
+            if done == 0 and exc.errno in _NO_KERNEL_COPY:
+                raise NotImplementedError from None
+            raise
+        if n <= 0:
+            break
+        done += n
+        if progress is not None:
+            progress(done, total)
+    return done
+
+
+def _pieces(buf: bytes):
+    """(offset, piece, all zeros?) of ``buf`` in granules, runs merged."""
+    view = memoryview(buf)
+    if buf == (_ZCHUNK if len(buf) == _CHUNK else bytes(len(buf))):  # memcmp; bytes.strip is slow
+        yield 0, view, True
+        return
+    start, zero = 0, None
+    for off in range(0, len(buf), _GRANULE):
+        piece = buf[off:off + _GRANULE]
+        z = piece == (_ZERO if len(piece) == _GRANULE else bytes(len(piece)))
+        if zero is None:
+            zero = z
+        elif z != zero:
+            yield start, view[start:off], zero
+            start, zero = off, z
+    if buf:
+        yield start, view[start:], zero
+
+
+def _copy_sparse(src: str, dst_fd: int, size: int) -> None:
+    """The data of ``src`` into ``dst_fd`` at the same offsets; holes stay holes."""
+    sfd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        for start, end in _extents(sfd, size):
+            pos = start
+            while pos < end:
+                try:
+                    n = os.copy_file_range(sfd, dst_fd, end - pos, pos, pos)
+                except OSError:
+                    n = 0
+                if n <= 0:  # not on this file system: read and write
+                    os.lseek(sfd, pos, os.SEEK_SET)
+                    os.lseek(dst_fd, pos, os.SEEK_SET)
+                    buf = os.read(sfd, min(_CHUNK, end - pos))
+                    if not buf:
+                        break
+                    _write_all(dst_fd, buf)
+                    n = len(buf)
+                pos += n
+        os.ftruncate(dst_fd, size)
+    finally:
+        os.close(sfd)
+
+
+def _overwrite(path: str, algorithm: str) -> None:
+    """Zeros (or random bytes) over every byte of data of the file, in place;
+    holes, which hold nothing, stay holes."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    try:
+        size = os.fstat(fd).st_size
+        zeros = bytes(_CHUNK)
+        for start, end in list(_extents(fd, size)):
+            os.lseek(fd, start, os.SEEK_SET)
+            left = end - start
+            while left > 0:
+                n = min(_CHUNK, left)
+                _write_all(fd, zeros[:n] if algorithm == "zero" else os.urandom(n))
+                left -= n
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _src_size(src) -> int:
+    """Bytes left in ``src`` if it is a regular file, else 0 (unknown)."""
+    import stat
+
+    try:
+        st = os.fstat(src.fileno())
+        return max(0, st.st_size - src.tell()) if stat.S_ISREG(st.st_mode) else 0
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def default_pool_dir(state) -> str:
@@ -123,6 +266,41 @@ class QemuPoolDriver(PoolDriver):
             self._default = _Def(str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, "virtctl-default-pool:" + d)),
                                  DEFAULT_POOL, "dir", d)
         return self._default
+
+    # --- locks
+    def _pool_lock(self, d: _Def, *, shared: bool):
+        from virtctl.drivers.qemu.locks import FileLock
+
+        ensure_dir(self.state.locks_dir)
+        lock = FileLock(os.path.join(self.state.locks_dir, f"pool-{d.uuid}.lock"), shared=shared,
+                        what=f"lock of storage pool '{d.name}' (another command is changing it)")
+        lock.acquire(LOCK_TIMEOUT)
+        return lock
+
+    def _locked(self, d: _Def, name: str | None = None):
+        """The pool's lock (shared when ``name`` is given) and that volume's lock,
+        as one context manager."""
+        import contextlib
+        import hashlib
+
+        from virtctl.drivers.qemu.locks import FileLock
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(self._pool_lock(d, shared=name is not None))
+        if name is not None:
+            h = hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()
+            vl = FileLock(os.path.join(self.state.locks_dir, f"pool-{d.uuid}-vol-{h}.lock"),
+                          what=f"lock of volume '{name}' (another command is changing it)")
+            try:
+                vl.acquire(LOCK_TIMEOUT)
+            except BaseException:
+                stack.close()
+                raise
+            stack.enter_context(vl)
+        return stack
+
+    def _tmp(self, d: _Def, name: str) -> str:
+        return os.path.join(d.target, f"{TEMP_PREFIX}{os.getpid()}-{name}"[:255])
 
     # --- definitions on disk
     def _defs(self) -> list[_Def]:
@@ -236,14 +414,16 @@ class QemuPoolDriver(PoolDriver):
     def destroy(self, uuid: str) -> None:
         d = self._active(uuid)
         self._not_default(d, "destroy")
-        unlink_quiet(self._active_flag(d))
+        with self._locked(d):
+            unlink_quiet(self._active_flag(d))
 
     def delete(self, uuid: str) -> None:
         d = self._def(uuid)
         if self._is_active(d):
             raise OperationInvalid(f"Requested operation is not valid: storage pool '{d.name}' is still active")
         try:
-            os.rmdir(d.target)
+            with self._locked(d):
+                os.rmdir(d.target)
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -267,7 +447,11 @@ class QemuPoolDriver(PoolDriver):
             unlink_quiet(flag)
 
     def refresh(self, uuid: str) -> None:
-        self._active(uuid)  # volumes are read from the directory every time
+        """Volumes are read from the directory every time; a refresh waits for
+        the changes under way and removes what dead writers left."""
+        d = self._active(uuid)
+        with self._locked(d):
+            self.volumes(uuid)
 
     # --- volumes
     def _vol(self, d: _Def, name: str) -> VolumeRecord | None:
@@ -372,12 +556,17 @@ class QemuPoolDriver(PoolDriver):
             raise InvalidArg(f"invalid capacity for volume '{name}': it must be a positive size")
         if prealloc_metadata and fmt != "qcow2":
             raise InvalidArg("--prealloc-metadata needs --format qcow2")
+        with self._locked(d, name):
+            self._create_locked(d, name, root, fmt, cap, alloc, prealloc_metadata, clone_key)
+        return self._vol(d, name)
+
+    def _create_locked(self, d, name, root, fmt, cap, alloc, prealloc_metadata, clone_key) -> None:
         final = os.path.join(d.target, name)
         if os.path.lexists(final):
             raise OperationFailed(f"operation failed: storage vol '{name}' already exists")
         backing = root.findtext("backingStore/path")
         bfmt_el = root.find("backingStore/format")
-        tmp = os.path.join(d.target, f"{TEMP_PREFIX}{os.getpid()}-{name}"[:255])
+        tmp = self._tmp(d, name)
         try:
             if clone_key is not None:
                 src = self._v(clone_key)[1]
@@ -403,7 +592,6 @@ class QemuPoolDriver(PoolDriver):
             raise _enospc(f"create the volume '{name}'", exc) from None
         finally:
             unlink_quiet(tmp)
-        return self._vol(d, name)
 
     def _check_unused(self, v: VolumeRecord, what: str) -> None:
         users = self._users(v.path, v.pool_name, v.name)
@@ -414,37 +602,42 @@ class QemuPoolDriver(PoolDriver):
 
     def delete_volume(self, key: str, *, wipe: bool = False) -> None:
         d, v = self._v(key)
-        self._check_unused(v, "delete")
-        try:
-            os.unlink(v.path)
-        except OSError as exc:
-            raise SystemError_(f"cannot delete volume '{v.name}': {exc.strerror}") from None
-
-    def wipe_volume(self, key: str) -> None:
-        """Zeros over a raw volume; a qcow2 volume made anew, empty, at its
-        capacity (its backing file kept), under a temporary name then renamed."""
-        d, v = self._v(key)
-        self._check_unused(v, "wipe")
-        try:
-            if v.format == "raw":
-                fd = os.open(v.path, os.O_WRONLY | os.O_NOFOLLOW)
-                try:
-                    zeros, left = bytes(_CHUNK), v.capacity
-                    while left > 0:
-                        left -= os.write(fd, zeros[:min(_CHUNK, left)])
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                return
-            tmp = os.path.join(d.target, f"{TEMP_PREFIX}{os.getpid()}-{v.name}"[:255])
+        with self._locked(d, v.name):
+            d, v = self._v(key)  # as it is now that no one else changes it
+            self._check_unused(v, "delete")
             try:
-                b = v.backing or {}
-                qemu_img.create(tmp, v.format, v.capacity, backing=b.get("path"), backing_fmt=b.get("format"))
-                os.replace(tmp, v.path)
+                os.unlink(v.path)
+            except OSError as exc:
+                raise SystemError_(f"cannot delete volume '{v.name}': {exc.strerror}") from None
+
+    def wipe_volume(self, key: str, *, algorithm: str = "zero") -> None:
+        """``zero``: zeros written over every byte of data of the file (holes,
+        which hold nothing, stay holes); ``random``: random bytes instead.  A
+        qcow2 volume is then made anew, empty, at its capacity (its backing file
+        kept), under a temporary name then renamed over the overwritten file;
+        libvirt leaves the overwritten bytes, which are no longer a qcow2 image."""
+        if algorithm not in WIPE_ALGORITHMS:
+            raise InvalidArg(f"Unsupported algorithm '{algorithm}'")
+        if algorithm not in WIPE_DONE:
+            why = ("needs a block device" if algorithm == "trim"
+                   else "a multi-pass pattern of scrub(1); zero and random are done")
+            raise not_supported("qemu", f"vol-wipe --algorithm {algorithm} ({why})", algorithm=algorithm)
+        d, v = self._v(key)
+        with self._locked(d, v.name):
+            d, v = self._v(key)
+            self._check_unused(v, "wipe")
+            tmp = self._tmp(d, v.name)
+            try:
+                if v.format != "raw":  # the new empty image first: ENOSPC then changes nothing
+                    b = v.backing or {}
+                    qemu_img.create(tmp, v.format, v.capacity, backing=b.get("path"), backing_fmt=b.get("format"))
+                _overwrite(v.path, algorithm)
+                if v.format != "raw":
+                    os.replace(tmp, v.path)
+            except OSError as exc:
+                raise _enospc(f"wipe volume '{v.name}'", exc) from None
             finally:
                 unlink_quiet(tmp)
-        except OSError as exc:
-            raise _enospc(f"wipe volume '{v.name}'", exc) from None
 
     def capabilities(self) -> str:
         return ("<storagepoolCapabilities>\n  <pool type='dir' supported='yes'>\n"
@@ -454,6 +647,11 @@ class QemuPoolDriver(PoolDriver):
 
     def resize_volume(self, key: str, capacity: int, *, delta: bool = False, shrink: bool = False,
                       allocate: bool = False) -> None:
+        d, v = self._v(key)
+        with self._locked(d, v.name):
+            self._resize_locked(key, capacity, delta, shrink, allocate)
+
+    def _resize_locked(self, key, capacity, delta, shrink, allocate) -> None:
         d, v = self._v(key)
         new = v.capacity - capacity if (delta and shrink) else (v.capacity + capacity if delta else capacity)
         if new < v.capacity and not shrink:
@@ -478,50 +676,119 @@ class QemuPoolDriver(PoolDriver):
             finally:
                 os.close(fd)
 
-    def upload_volume(self, key: str, src, *, offset: int = 0, length: int = 0, sparse: bool = False) -> None:
-        d, v = self._v(key)
-        fd = os.open(v.path, os.O_WRONLY | os.O_NOFOLLOW)
-        try:
-            os.lseek(fd, offset, os.SEEK_SET)
-            left = length or None
-            while left is None or left > 0:
-                buf = src.read(_CHUNK if left is None else min(_CHUNK, left))
-                if not buf:
-                    break
-                if left is not None:
-                    left -= len(buf)
-                if sparse and not buf.strip(b"\0"):
-                    os.lseek(fd, len(buf), os.SEEK_CUR)
-                    continue
-                view = memoryview(buf)
-                while view:
-                    view = view[os.write(fd, view):]
-            end = os.lseek(fd, 0, os.SEEK_CUR)
-            if end > os.fstat(fd).st_size:  # a sparse tail still sets the size
-                os.ftruncate(fd, end)
-            os.fsync(fd)
-        except OSError as exc:
-            raise _enospc(f"upload to volume '{v.name}'", exc) from None
-        finally:
-            os.close(fd)
+    def upload_volume(self, key: str, src, *, offset: int = 0, length: int = 0, sparse: bool = False,
+                      progress=None) -> None:
+        """The bytes of ``src`` at ``offset`` of the volume (libvirt's
+        semantics: the bytes around them kept, the file extended if they go
+        past its end), written into a complete new copy that replaces the
+        volume only once written and synced."""
+        import stat
 
-    def download_volume(self, key: str, dst, *, offset: int = 0, length: int = 0, sparse: bool = False) -> None:
+        d, v = self._v(key)
+        with self._locked(d, v.name):
+            d, v = self._v(key)
+            self._check_unused(v, "upload to")
+            total = length or _src_size(src)
+            tmp = self._tmp(d, v.name)
+            try:
+                st = os.lstat(v.path)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                try:
+                    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+                    try:
+                        os.fchown(fd, st.st_uid, st.st_gid)
+                    except PermissionError:
+                        pass
+                    known = _src_size(src)  # a regular file: what it will give is known
+                    whole = offset == 0 and known > 0 and min(length or known, known) >= st.st_size
+                    if not whole:  # the old bytes the upload does not cover
+                        _copy_sparse(v.path, fd, st.st_size)
+                    os.lseek(fd, offset, os.SEEK_SET)
+                    left = length or None
+                    done = 0
+                    if known and not sparse:  # a regular file: the kernel copies
+                        try:
+                            pos = src.tell()
+                            done = _kernel_copy(src.fileno(), fd, min(length or known, known), pos, offset,
+                                                progress, total)
+                            left = 0
+                        except NotImplementedError:
+                            pass
+                    while left is None or left > 0:
+                        buf = src.read(_CHUNK if left is None else min(_CHUNK, left))
+                        if not buf:
+                            break
+                        if left is not None:
+                            left -= len(buf)
+                        done += len(buf)
+                        if sparse and whole:  # a hole in a new file reads as zeros
+                            for _, piece, zero in _pieces(buf):
+                                if zero:
+                                    os.lseek(fd, len(piece), os.SEEK_CUR)
+                                else:
+                                    _write_all(fd, piece)
+                        else:
+                            _write_all(fd, buf)
+                        if progress is not None:
+                            progress(done, total)
+                    end = offset + done
+                    if end > os.fstat(fd).st_size:  # a sparse tail still sets the size
+                        os.ftruncate(fd, end)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                killpoint("upload:written")
+                os.replace(tmp, v.path)
+                fsync_dir(d.target)
+            except OSError as exc:
+                raise _enospc(f"upload to volume '{v.name}'", exc) from None
+            finally:
+                unlink_quiet(tmp)
+
+    def download_volume(self, key: str, dst, *, offset: int = 0, length: int = 0, sparse: bool = False,
+                        progress=None) -> None:
         d, v = self._v(key)
         fd = os.open(v.path, os.O_RDONLY | os.O_NOFOLLOW)
         try:
+            size = os.fstat(fd).st_size
+            total = length or max(0, size - offset)
             os.lseek(fd, offset, os.SEEK_SET)
             left = length or None
+            done = 0
+            if sparse:  # only the data is read: holes are skipped, not read as zeros
+                stop_at = min(size, offset + total)
+                for start, stop in _extents(fd, stop_at, offset):
+                    pos = start
+                    while pos < stop:
+                        buf = os.pread(fd, min(_CHUNK, stop - pos), pos)
+                        if not buf:
+                            break
+                        dst.seek(pos - offset)
+                        for _, piece, zero in _pieces(buf):
+                            if zero:
+                                dst.seek(len(piece), os.SEEK_CUR)
+                            else:
+                                dst.write(piece)
+                        pos += len(buf)
+                        if progress is not None:
+                            progress(pos - offset, total)
+                dst.truncate(max(0, stop_at - offset))  # the holes up to the end still count
+                return
+            try:
+                dst.flush()
+                done = _kernel_copy(fd, dst.fileno(), total, offset, None, progress, total)
+                left = 0
+            except (NotImplementedError, AttributeError, ValueError):
+                pass  # not a file the kernel copies into: read and write
             while left is None or left > 0:
                 buf = os.read(fd, _CHUNK if left is None else min(_CHUNK, left))
                 if not buf:
                     break
                 if left is not None:
                     left -= len(buf)
-                if sparse and not buf.strip(b"\0"):
-                    dst.seek(len(buf), os.SEEK_CUR)  # a hole stays a hole
-                    continue
+                done += len(buf)
                 dst.write(buf)
-            if sparse:
-                dst.truncate(dst.tell())  # a trailing hole still sets the size
+                if progress is not None:
+                    progress(done, total)
         finally:
             os.close(fd)
