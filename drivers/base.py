@@ -145,6 +145,11 @@ class DomainDriver:
         """virsh dommemstat's tags, in its order, only those available."""
         raise self._ns("dommemstat")
 
+    def set_interface_link(self, uuid: str, interface: str, state: str, *, config: bool) -> None:
+        """<link state> of the interface named by MAC or target dev; ``config``: the
+        persistent definition, else the live one (the persistent one when not running)."""
+        raise self._ns("domif-setlink")
+
     def set_memory_stats_period(self, uuid: str, period: int, *, live: bool, config: bool) -> None:
         """The balloon's statistics period in seconds (0: off).  Neither flag: the current state."""
         raise self._ns("set_memory_stats_period")

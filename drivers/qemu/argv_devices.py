@@ -348,7 +348,9 @@ class _Devices(StorageMixin, CharDeviceMixin):
             raise unsupported(el, f"<interface type='{itype}'>", "only type 'user' is")
         i = len([x for x in self.out.pre if x == "-netdev"]) // 1
         netdev = f"hostnet{i}"
-        self.out.pre += ["-netdev", js({"type": "user", "id": netdev})]
+        from virtctl.drivers.qemu.argv_net_user import netdev as user_netdev
+
+        self.out.pre += ["-netdev", js(user_netdev(c, el, netdev, i))]
         m = c.child(el, "model")
         # no <model>: libvirt's default NIC for x86 (rtl8139)
         model = c.attr(m, "type", "rtl8139")
@@ -358,6 +360,7 @@ class _Devices(StorageMixin, CharDeviceMixin):
         mac = c.child(el, "mac")
         if mac is not None:
             dev["mac"] = c.attr(mac, "address")
+        c.attr(c.child(el, "link"), "state")  # <link state='down'/>: set_link after QEMU is up (launch)
         tgt = c.child(el, "target")
         if tgt is not None:
             c.use(tgt, "dev", "managed")  # a tap name: meaningless for user networking

@@ -551,3 +551,33 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
                                  f"for the domain: {count} > {t.max_vcpus}")
             t.set_vcpus(count, maximum=maximum)
             self._write_config(t)
+
+    def set_interface_link(self, uuid: str, interface: str, state: str, *, config: bool) -> None:
+        """QMP ``set_link`` on the NIC (its device id is its alias, ``netN``) and
+        ``<link state>`` in the live definition; ``config`` (or a domain that is
+        not running): the persistent definition only, as libvirt's domif-setlink."""
+        from virtctl.xml import iflink
+
+        with rt.domain_lock(self.state, uuid):
+            v = self._checked_view(uuid, locked=True)
+            live = not config and v.probe.alive
+            do_live, do_config = self._targets(v, live, not live)
+
+            def find(definition):
+                found = iflink.find(definition.root, interface)
+                if found is None:
+                    raise InvalidArg(f"interface '{interface}' not found", detail={"interface": interface})
+                return found
+
+            if do_live:
+                i, el = find(v.live)
+                alias = el.find("alias")
+                dev_id = alias.get("name") if alias is not None and alias.get("name") else f"net{i}"
+                run = rt.RunningDomain(self.state, uuid, v.probe.record)
+                self._qmp(run, "set_link", {"name": dev_id, "up": state == "up"}, "domif-setlink")
+                iflink.set_state(el, state)
+                self._save_live(uuid, v.live)
+            if do_config:
+                _, el = find(v.config)
+                iflink.set_state(el, state)
+                self._write_config(v.config)

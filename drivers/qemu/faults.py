@@ -4,7 +4,7 @@ When virtctl reaches a named point listed there, it sends itself SIGKILL
 (or ``@INT``, ``@TERM``, ...: that signal, e.g. a Ctrl-C), so a test can
 stop it exactly between two steps of a start or a save.  Points:
 
-``start:record`` ``start:spawned`` ``start:qemu-up`` ``start:monitor-ready``
+``start:record`` ``start:helpers`` (passt up) ``start:spawned`` ``start:qemu-up`` ``start:monitor-ready``
 ``start:resumed`` ``start:committed`` (launch.py); ``save:temp``
 ``save:stopped`` ``save:migrated`` ``save:marked`` ``save:committed``
 ``save:quit``, ``restore:loaded`` ``restore:invalidated`` (save.py);

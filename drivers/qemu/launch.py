@@ -211,6 +211,15 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         os.close(fd)
     proc = gate = monitor = q = handover = None
     try:
+        from virtctl.drivers.qemu import passt
+
+        passt.check_ports(definition, paths)  # a forwarded port in use: a clear error, nothing spawned
+
+        def record_helper(entry: dict) -> None:
+            rt.update_record(state, uuid, rec, helpers=(rec.get("helpers") or []) + [entry])
+
+        passt.start_helpers(definition, paths, record_helper, log_path)  # before QEMU connects to them
+        killpoint("start:helpers")
         handover = cmd.open()  # a confined QEMU's files and sockets, opened by us
         try:
             gate = cmd.spawn(argv, log_path, handover)  # held at the gate until recorded
@@ -240,6 +249,11 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         killpoint("start:monitor-ready")
         live = definition.copy()
         decorate(live, rec, q)
+        for i, el in enumerate(live.root.findall("devices/interface")):
+            link = el.find("link")
+            if link is not None and link.get("state") == "down":  # libvirt does this before cont too
+                alias = el.find("alias")
+                q.command("set_link", {"name": alias.get("name") if alias is not None else f"net{i}", "up": False})
         if not paused:
             try:
                 q.command("cont")

@@ -189,6 +189,10 @@ def kill_stray(state: StateRoot, uuid: str, rec: dict | None) -> None:
         st = process.start_time(holder)
         process.signal_process(holder, st, 9)
         process.wait_gone(holder, st, 10.0, lambda: pidfile_holder(state.pidfile(uuid)) == holder)
+    if (rec or {}).get("helpers"):
+        from virtctl.drivers.qemu.passt import kill_helpers
+
+        kill_helpers(rec)  # passt: nothing to serve once QEMU is gone
     mon = (rec or {}).get("monitor_pid")
     if isinstance(mon, int) and mon > 0:  # it leaves by itself once QEMU is gone; do not wait
         process.signal_process(mon, (rec or {}).get("monitor_start_time"), 15)
@@ -222,6 +226,10 @@ def cleanup(state: StateRoot, uuid: str, rec: dict | None, reason: str | None, *
     record goes last: killed half-way, the next command finds it and finishes.
     SYSTEM_ERROR (nothing removed) when ``exit.json`` cannot be written."""
     rundir = state.run_dir(uuid)
+    if (rec or {}).get("helpers"):
+        from virtctl.drivers.qemu.passt import kill_helpers
+
+        kill_helpers(rec)  # the run's helper processes (passt) end with it
     if persistent is None:
         persistent = bool(rec.get("persistent", True)) if rec else True
     if reason is not None and persistent:

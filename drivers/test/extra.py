@@ -219,3 +219,10 @@ class TestExtraMixin:
         base = time.time_ns() // 1000
         return [{"device": dev, "rd_req": base // 10, "rd_bytes": base // 20, "wr_req": base // 30,
                  "wr_bytes": base // 40, "errs": base // 2_000_000}]
+
+    def set_interface_link(self, uuid: str, interface: str, state: str, *, config: bool) -> None:
+        """libvirt's test driver has no virDomainUpdateDeviceFlags (what virsh's domif-setlink calls)."""
+        from virtctl.errors import not_supported
+
+        self._get(uuid)
+        raise not_supported("test", "virDomainUpdateDeviceFlags")

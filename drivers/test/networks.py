@@ -82,16 +82,16 @@ class _Net:
 
 
 def _format(root) -> str:
-    """libvirt's layout: an ``<ip>`` without children still spans two lines."""
+    """libvirt's layout: an ``<ip>`` or ``<portgroup>`` without children still spans two lines."""
     from virtctl.xml import xmlapi
 
     text = xmlapi.tostring(root)
     out = []
     for line in text.splitlines():
         stripped = line.lstrip()
-        if stripped.startswith("<ip ") and stripped.endswith("/>"):
+        if (stripped.startswith("<ip ") or stripped.startswith("<portgroup ")) and stripped.endswith("/>"):
             pad = line[:len(line) - len(stripped)]
-            out += [line[:-2] + ">", pad + "</ip>"]
+            out += [line[:-2] + ">", pad + f"</{stripped[1:].split(' ', 1)[0]}>"]
         else:
             out.append(line)
     return "\n".join(out) + "\n"

@@ -182,6 +182,46 @@ class Domain:
         self._drv.set_vcpus(self._uuid, count, live=live, config=config, maximum=maximum,
                             guest=guest, hotpluggable=hotpluggable)
 
+    # --- interface link state (domif-getlink / domif-setlink) -----------------------
+    def interface_link(self, interface: str, *, config: bool = False) -> str:
+        """'up' or 'down': the ``<link state>`` of the interface named by MAC or
+        target dev, in the live definition (``config``: the persistent one)."""
+        from virtctl.errors import InvalidArg
+        from virtctl.xml import iflink, xmlapi
+
+        found = iflink.find(xmlapi.parse(self.xml(inactive=config)), interface)
+        if found is None:
+            raise InvalidArg(iflink.not_found_get(interface), detail={"interface": interface})
+        return iflink.state_of(found[1])
+
+    def set_interface_link(self, interface: str, state: str, *, config: bool = False) -> None:
+        """Set the link of the interface named by MAC or target dev up or down:
+        live (the guest sees the carrier change) unless ``config`` or the
+        domain is not running, where the persistent definition changes."""
+        from virtctl.errors import InvalidArg
+
+        if state not in ("up", "down"):
+            raise InvalidArg(f"invalid link state '{state}'")
+        self._write("changing an interface's link state")
+        self.interface_xml(interface, state, config=config)  # virsh's own look-up first, in its words
+        self._drv.set_interface_link(self._uuid, interface, state, config=config)
+
+    def interface_xml(self, interface: str, state: str, *, config: bool = False) -> str:
+        """The ``<interface>`` element with ``<link state>`` set, as virsh's
+        ``domif-setlink --print-xml`` prints it."""
+        from lxml import etree
+
+        from virtctl.errors import InvalidArg
+        from virtctl.xml import iflink
+
+        # lxml's own parser: the whitespace stays, as in virsh's output
+        found = iflink.find(etree.fromstring(self.xml(inactive=config).encode()), interface)
+        if found is None:
+            raise InvalidArg(f"interface '{interface}' not found", detail={"interface": interface})
+        el = found[1]
+        iflink.set_state(el, state)
+        return etree.tostring(el, with_tail=False, encoding="unicode")
+
     # --- memory state (save/restore/managed save) ---------------------------------
     @staticmethod
     def _run_state(running: bool, paused: bool) -> bool | None:

@@ -85,6 +85,17 @@ class Metadata:
         except Exception:  # no connection or no such domain: nothing to offer
             return []
 
+    _interfaces = None  # domain as typed -> [(target dev or MAC, help)], asked at TAB time
+
+    def interfaces_of(self, domain: str | None) -> list[tuple[str, str]]:
+        """The interfaces (target dev names and MACs) of the domain named on the line."""
+        if domain is None or self._interfaces is None:
+            return []
+        try:
+            return sorted(self._interfaces(domain))
+        except Exception:  # no connection or no such domain: nothing to offer
+            return []
+
     @property
     def pools(self) -> dict:
         if callable(self._pools):
@@ -124,6 +135,12 @@ class Metadata:
     def from_connection(cls, conn) -> "Metadata":
         """One consistent listing of ``conn``'s domains (and its networks,
         where the driver has them)."""
+        meta = cls._from_connection(conn)
+        meta._interfaces = _interface_lister(conn)
+        return meta
+
+    @classmethod
+    def _from_connection(cls, conn) -> "Metadata":
         return cls([DomainMeta(d.snapshot.name, d.snapshot.state.key, d.snapshot.persistent)
                     for d in conn.domains()], uri=conn.uri, snapshots=_snapshot_lister(conn),
                    networks=_evaluated(lambda: [NetworkMeta(n.name, n.snapshot.active, n.snapshot.persistent)
@@ -138,6 +155,32 @@ def _pools_of(conn) -> dict:
         rec = p.snapshot
         out[rec.name] = (rec.state_text, [v.name for v in p.volumes()] if rec.active else [])
     return out
+
+
+def _interface_lister(conn) -> Callable[[str], list[tuple[str, str]]]:
+    def names(domain: str) -> list[tuple[str, str]]:
+        from virtctl.xml import xmlapi
+
+        out = []
+        for el in xmlapi.parse(conn.lookup_domain(domain).xml()).findall("devices/interface"):
+            t, m = el.find("target"), el.find("mac")
+            dev, mac = (t.get("dev") if t is not None else None), (m.get("address") if m is not None else None)
+            if dev:
+                out.append((dev, mac or ""))
+            if mac:
+                out.append((mac, dev or el.get("type", "")))
+        return out
+    return names
+
+
+def _lazy_interfaces(uri: str | None) -> Callable[[str], list[tuple[str, str]]]:
+    def load(domain: str) -> list[tuple[str, str]]:
+        from virtctl.api.connection import Connection
+        from virtctl.uri import resolve
+
+        with Connection(resolve(uri), readonly=True) as conn:
+            return _interface_lister(conn)(domain)
+    return load
 
 
 def _snapshot_lister(conn) -> Callable[[str], list[tuple[str, str]]]:
@@ -368,6 +411,8 @@ def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: C
     c = opt.completer
     if c == "snapshot":
         return Completions(_matching(meta.snapshots_of(domain), incomplete, prefix))
+    if c == "interface":
+        return Completions(_matching(meta.interfaces_of(domain), incomplete, prefix))
     if c == "pool":
         return Completions(_matching(sorted((n, s) for n, (s, _v) in meta.pools.items()), incomplete, prefix))
     if c == "volume":
@@ -659,6 +704,7 @@ def main_complete(args: list[str], out=None) -> int:
     uri, _ro, _rest, _p = split_global(argv)
     meta = Metadata(_lazy_domains(uri), uri=uri, snapshots=_lazy_snapshots(uri), pools=_lazy_pools(uri),
                     networks=_lazy_networks(uri))
+    meta._interfaces = _lazy_interfaces(uri)
     try:
         result = complete_argv(argv, incomplete, meta, StaticCommandSource())
     except Exception:  # a TAB must never print a traceback

@@ -56,6 +56,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "domstate": ("domain_info", "domstate", DOMAIN_MON),
     "domuuid": ("domain_info", "domuuid", DOMAIN_MON),
     "list": ("domain_list", "list_domains", DOMAIN_MON),
+    "domif-getlink": ("domain_iflink", "domif_getlink", DOMAIN_MON),
+    "domif-setlink": ("domain_iflink", "domif_setlink", DOMAIN_MGMT),
     "hostname": ("host", "hostname", HOST),
     "nodeinfo": ("host", "nodeinfo", HOST),
     "uri": ("host", "uri", HOST),

@@ -11,19 +11,20 @@ from __future__ import annotations
 from virtctl.errors import InvalidArg, OperationInvalid, XMLError, not_supported
 
 COMMANDS = ("add", "add-first", "add-last", "delete", "modify")
-SECTIONS = ("ip-dhcp-host", "ip-dhcp-range", "dns-host")
+SECTIONS = ("ip-dhcp-host", "ip-dhcp-range", "dns-host", "portgroup", "forward-interface")
 
 
 def _invalid(message: str) -> OperationInvalid:
     return OperationInvalid("Requested operation is not valid: " + message)
 
 
-def _parse_item(xml: str, tag: str):
+def _parse_item(xml: str, tag: str, network: str | None = None):
     from virtctl.xml import xmlapi
 
     el = xmlapi.parse(xml, source="<net-update>")
     if el.tag != tag:
-        raise XMLError(f"unexpected element <{el.tag}>, expecting <{tag}>, while updating network")
+        where = f" '{network}'" if network is not None else ""
+        raise XMLError(f"unexpected element <{el.tag}>, expecting <{tag}>, while updating network{where}")
     return el
 
 
@@ -154,7 +155,77 @@ def _dns_host(root, command, xml, parent_index, name):
     _insert(dns, new, command, before_tags=("srv", "txt"))
 
 
-_HANDLERS = {"ip-dhcp-host": _dhcp_host, "ip-dhcp-range": _dhcp_range, "dns-host": _dns_host}
+def _portgroup(root, command, xml, parent_index, name):
+    """Matched by name; at most one default='yes' (libvirt's words)."""
+    new = _parse_item(xml, "portgroup", name)
+    pname = new.get("name")
+    if not pname:
+        raise XMLError("Missing required name attribute in portgroup")
+    groups = root.findall("portgroup")
+    match = [g for g in groups if g.get("name") == pname]
+    if command in ("modify", "delete") and not match:
+        raise _invalid(f"couldn't find a portgroup entry in network '{name}' matching <portgroup name='{pname}'>")
+    if command not in ("modify", "delete") and match:
+        raise _invalid(f"there is an existing portgroup entry in network '{name}' that matches "
+                       f"\"<portgroup name='{pname}'>\"")
+    if command != "delete" and new.get("default") == "yes":
+        if any(g.get("default") == "yes" and g.get("name") != pname for g in groups):
+            raise _invalid(f"a different portgroup entry in network '{name}' is already set as the default. "
+                           "Only one default is allowed.")
+    if command == "delete":
+        root.remove(match[0])
+    elif command == "modify":
+        match[0].addprevious(new)
+        root.remove(match[0])
+    else:
+        _insert(root, new, command, before_tags=("virtualport", "bandwidth", "vlan", "port"))
+
+
+def _forward_interface(root, command, xml, parent_index, name):
+    """<forward><interface dev=.../>: added or deleted (matched by dev), never
+    modified; <forward dev> follows the first one, as libvirt formats it."""
+    from virtctl.xml import xmlapi
+
+    new = _parse_item(xml, "interface", name)
+    dev = new.get("dev")
+    if not dev:
+        raise XMLError("missing dev attribute in <interface> element")
+    if command == "modify":
+        from virtctl.errors import NotSupported
+
+        raise NotSupported("Operation not supported: forward interface entries cannot be modified, "
+                           "only added or deleted", detail={"feature": "net-update modify forward-interface"})
+    fwd = root.find("forward")
+    ifaces = fwd.findall("interface") if fwd is not None else []
+    match = [i for i in ifaces if i.get("dev") == dev]
+    if command == "delete":
+        if not match:
+            raise _invalid(f"couldn't find an interface entry in network '{name}' matching <interface dev='{dev}'>")
+        fwd.remove(match[0])
+    else:
+        if match:
+            raise _invalid(f"there is an existing interface entry in network '{name}' that matches "
+                           f"\"<interface dev='{dev}'>\"")
+        if fwd is None:
+            fwd = xmlapi.element("forward", {"mode": "nat"})  # (libvirt: a network without <forward> is isolated)
+            root.insert(0, fwd)
+        for k in list(new.attrib):
+            if k != "dev":
+                del new.attrib[k]  # connections: run-time state, not kept
+        _insert(fwd, new, command, before_tags=("pf", "address"))
+        if fwd.get("mode", "nat") in ("nat", "route") and len(fwd.findall("interface")) > 1:
+            raise XMLError(f"multiple forwarding interfaces specified for network '{name}', only one is supported")
+    first = fwd.find("interface")
+    attrs = [(k, v) for k, v in fwd.attrib.items() if k != "dev"]
+    fwd.attrib.clear()
+    if first is not None:
+        fwd.set("dev", first.get("dev"))
+    for k, v in attrs:
+        fwd.set(k, v)
+
+
+_HANDLERS = {"ip-dhcp-host": _dhcp_host, "ip-dhcp-range": _dhcp_range, "dns-host": _dns_host,
+             "portgroup": _portgroup, "forward-interface": _forward_interface}
 
 
 def apply(root, command: str, section: str, xml: str, parent_index: int | None, name: str) -> None:
