@@ -159,6 +159,17 @@ class DomainDriver:
         driver has, in virsh's field names); ``device`` None: every disk."""
         raise self._ns("domblkstat")
 
+    def interface_addresses(self, uuid: str, source: str = "lease") -> list[dict]:
+        """domifaddr: one dict per interface, ``{"name", "hwaddr", "addrs":
+        [{"type": "ipv4"|"ipv6", "addr", "prefix"}]}``; ``source`` lease, arp or agent."""
+        raise self._ns("domifaddr")
+
+    def interface_stats(self, uuid: str, device: str) -> dict:
+        """domifstat: the guest's view (rx = what the guest received) of the
+        interface named by target dev or MAC: rx_bytes, rx_packets, rx_errs,
+        rx_drop, tx_bytes, tx_packets, tx_errs, tx_drop."""
+        raise self._ns("domifstat")
+
     # --- native configuration
     def native_argv(self, xml: str | None = None, *, uuid: str | None = None,
                     source: str = "<input>") -> list[str]:
@@ -364,7 +375,8 @@ class NetworkDriver:
     def start(self, uuid: str) -> None:
         raise self._ns("net-start")
 
-    def destroy(self, uuid: str) -> None:
+    def destroy(self, uuid: str, *, force: bool = False) -> None:
+        """``force``: even with running domains attached (else a driver may refuse)."""
         raise self._ns("net-destroy")
 
     def set_autostart(self, uuid: str, *, enabled: bool) -> None:

@@ -340,17 +340,21 @@ class _Devices(StorageMixin, CharDeviceMixin):
     def interface(self, el) -> None:
         c = self.ctx
         itype = c.attr(el, "type")
-        if itype in ("bridge", "network"):
-            raise unsupported(el, f"<interface type='{itype}'>",
-                              "attaching to a host bridge needs a privileged helper (qemu-bridge-helper "
-                              "or a tap device made by root); use <interface type='user'>")
-        if itype != "user":
-            raise unsupported(el, f"<interface type='{itype}'>", "only type 'user' is")
+        if itype not in ("user", "bridge", "network"):
+            raise unsupported(el, f"<interface type='{itype}'>", "only types 'user', 'network' and 'bridge' are")
         i = len([x for x in self.out.pre if x == "-netdev"]) // 1
         netdev = f"hostnet{i}"
-        from virtctl.drivers.qemu.argv_net_user import netdev as user_netdev
+        if itype == "user":
+            from virtctl.drivers.qemu.argv_net_user import netdev as user_netdev
 
-        self.out.pre += ["-netdev", js(user_netdev(c, el, netdev, i))]
+            self.out.pre += ["-netdev", js(user_netdev(c, el, netdev, i))]
+        else:  # a tap on a bridge (drivers/qemu/network: resolve.py filled source bridge and target dev)
+            from virtctl.drivers.qemu.network.taps import netdev as tap_netdev
+
+            src = c.child(el, "source")
+            if src is not None:
+                c.use(src, "network", "bridge", "portgroup")
+            self.out.pre += ["-netdev", js(tap_netdev(el, netdev))]
         m = c.child(el, "model")
         # no <model>: libvirt's default NIC for x86 (rtl8139)
         model = c.attr(m, "type", "rtl8139")

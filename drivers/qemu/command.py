@@ -90,6 +90,10 @@ def prepare(state, definition, paths, *, show: bool = False, warn=None) -> Comma
     from virtctl.drivers.qemu.storage.resolve import resolve
 
     definition = resolve(state, definition)  # <disk type='volume'> -> the volume's file
+    if any(i.get("type") in ("network", "bridge") for i in definition.root.findall("devices/interface")):
+        from virtctl.drivers.qemu.network.resolve import resolve as resolve_net
+
+        definition = resolve_net(state, definition)  # the bridge, MAC and tap name of each
     name = emulator_path(definition)
     build_argv(definition, paths, emulator=name, files=HostFiles(passed=user is not None))
     try:

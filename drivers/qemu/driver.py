@@ -46,6 +46,13 @@ class QemuDriver(Driver):
         from virtctl.drivers.qemu.storage.pools import QemuPoolDriver
 
         self.pools = QemuPoolDriver(self.state, users=self._volume_users)
+        self.networks = _LazyNetworks(self)  # network/driver.py, imported by the first net-* call
+
+    def _network_users(self, name: str, bridge: str | None) -> list[str]:
+        """The running domains with an interface on network ``name`` (or its bridge)."""
+        from virtctl.drivers.qemu.network.resolve import network_users
+
+        return network_users(self.domains, name, bridge)
 
     def _volume_users(self, path: str, pool: str, name: str) -> list[str]:
         """The running domains whose disks use the volume (by path, or by
@@ -109,3 +116,18 @@ class QemuDriver(Driver):
         cpus = os.cpu_count() or 1
         return NodeInfo(model=model, memory_kib=mem_kib, cpus=cpus, mhz=mhz, nodes=1, sockets=1,
                         cores=cpus, threads=1)
+
+
+class _LazyNetworks:
+    """The connection's QemuNetworkDriver, made on first use (one-shot
+    commands that never touch networks never import it)."""
+
+    def __init__(self, drv):
+        self._drv, self._real = drv, None
+
+    def __getattr__(self, attr):
+        if self._real is None:
+            from virtctl.drivers.qemu.network.driver import QemuNetworkDriver
+
+            self._real = QemuNetworkDriver(self._drv.state, users=self._drv._network_users)
+        return getattr(self._real, attr)

@@ -170,6 +170,14 @@ def respawn_monitor(state: StateRoot, uuid: str, rec: dict) -> str:
     return status
 
 
+def _tap_interfaces(definition) -> list:
+    if not any(i.get("type") in ("network", "bridge") for i in definition.root.findall("devices/interface")):
+        return []
+    from virtctl.drivers.qemu.network import taps
+
+    return taps.tap_interfaces(definition.root)
+
+
 def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, paused: bool,
                  autodestroy: bool, decorate, extra_args: tuple[str, ...] = ()) -> dict:
     """Start ``definition`` (caller holds the domain lock; the domain is not running).
@@ -198,6 +206,12 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         "monitor_pid": None, "monitor_start_time": None, "stopping": None, "fake_reboot": False,
         "qemu_user": cmd.user_record(),
     }
+    tap_ifaces = _tap_interfaces(definition)
+    if tap_ifaces:  # named before they exist: a killed start's cleanup removes them (network/taps.py)
+        from virtctl.drivers.qemu.network import hostnet, taps
+
+        rec["taps"] = [taps.target(el)[0] for el in tap_ifaces]
+        rec["netns"] = hostnet.netns_id()
     rt.write_record(state, uuid, rec)
     killpoint("start:record")
     atomic_write(state.live_xml(uuid), definition.to_xml(), sync=False)
@@ -220,6 +234,10 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
 
         passt.start_helpers(definition, paths, record_helper, log_path)  # before QEMU connects to them
         killpoint("start:helpers")
+        if tap_ifaces:
+            uid = getattr(cmd.user, "uid", None)
+            for el in tap_ifaces:
+                taps.create(state, el, definition.root.findtext("name") or uuid, uid=uid)
         handover = cmd.open()  # a confined QEMU's files and sockets, opened by us
         try:
             gate = cmd.spawn(argv, log_path, handover)  # held at the gate until recorded

@@ -236,6 +236,10 @@ def cleanup(state: StateRoot, uuid: str, rec: dict | None, reason: str | None, *
         write_json(state.exit_file(uuid), {"reason": reason, "run_id": (rec or {}).get("run_id"),
                                            "time": time.time()})
     keep_console_logs(state, uuid)
+    if rec and rec.get("taps"):  # the tap devices this run made (network/taps.py)
+        from virtctl.drivers.qemu.network import taps
+
+        taps.remove_all(rec)
     shutil.rmtree(state.sock_dir(uuid), ignore_errors=True)
     if state.sock != state.run_domains:
         try:

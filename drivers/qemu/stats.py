@@ -268,6 +268,20 @@ class QemuStatsMixin:
             out.append(row)
         return out
 
+    def interface_addresses(self, uuid: str, source: str = "lease") -> list[dict]:
+        from virtctl.drivers.qemu.network import domif
+
+        with self._running(uuid):
+            live_def = self._live(uuid)
+        return domif.addresses(self.state, live_def, source)
+
+    def interface_stats(self, uuid: str, device: str) -> dict:
+        from virtctl.drivers.qemu.network import domif
+
+        with self._running(uuid):
+            live_def = self._live(uuid)
+        return domif.stats(live_def, device)
+
 
 def _available(value) -> int | None:
     """A figure QEMU really has: not -1 / 2^64-1 (QEMU's "not available")."""

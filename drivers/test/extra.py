@@ -226,3 +226,41 @@ class TestExtraMixin:
 
         self._get(uuid)
         raise not_supported("test", "virDomainUpdateDeviceFlags")
+    def interface_addresses(self, uuid: str, source: str = "lease") -> list[dict]:
+        """libvirt's test driver, whatever the source: a network interface
+        has 192.168.122.(3 + 20 * (id - 1) + i)/24, any other 192.168.0.(1 + i)/24
+        (i: the interface's index)."""
+        d = self._get(uuid)
+        self._require_active(d)
+        out = []
+        cur = self._live(d) or d.config
+        for i, el in enumerate(cur.root.findall("devices/interface")):
+            tgt, mac = el.find("target"), el.find("mac")
+            if el.get("type") == "network":
+                addr = f"192.168.122.{3 + 20 * (d.id - 1) + i}"
+            else:
+                addr = f"192.168.0.{1 + i}"
+            out.append({"name": tgt.get("dev") if tgt is not None else None,
+                        "hwaddr": mac.get("address") if mac is not None else None,
+                        "addrs": [{"type": "ipv4", "addr": addr, "prefix": 24}]})
+        return out
+
+    def interface_stats(self, uuid: str, device: str) -> dict:
+        """libvirt's test driver: figures from the clock (microseconds since
+        the epoch / 10, 100, 10^6, 2*10^6; / 20, 110, 3*10^6, 4*10^6)."""
+        import time
+
+        d = self._get(uuid)
+        self._require_active(d)
+        cur = self._live(d) or d.config
+        for el in cur.root.findall("devices/interface"):
+            tgt, mac = el.find("target"), el.find("mac")
+            if device in ((tgt.get("dev") if tgt is not None else None),
+                          (mac.get("address", "").lower() if mac is not None else None)):
+                break
+        else:
+            raise InvalidArg(f"invalid argument: '{device}' is not a known interface", detail={"device": device})
+        base = time.time_ns() // 1000
+        return {"rx_bytes": base // 10, "rx_packets": base // 100, "rx_errs": base // 1_000_000,
+                "rx_drop": base // 2_000_000, "tx_bytes": base // 20, "tx_packets": base // 110,
+                "tx_errs": base // 3_000_000, "tx_drop": base // 4_000_000}

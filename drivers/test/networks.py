@@ -197,7 +197,7 @@ class TestNetworkDriver(NetworkDriver):
                                    detail={"network": n.name})
         n.active = True
 
-    def destroy(self, uuid: str) -> None:
+    def destroy(self, uuid: str, *, force: bool = False) -> None:
         # libvirt 9.0's test driver does not check the state: destroying an
         # inactive network succeeds, as virsh shows
         n = self._get(uuid)

@@ -104,11 +104,13 @@ def test_readonly_refused(tmp_path):
     assert r.returncode == 8, r.stderr
 
 
-def test_qemu_driver_says_not_supported(tmp_path):
-    """The QEMU driver has no networks yet: NOT_SUPPORTED, naming the command."""
-    r = run([VIRTCTL, "-c", "qemu:///session", "net-list"], tmp_path)
-    assert r.returncode == 6, (r.stdout, r.stderr)
-    assert "net-list" in r.stderr
+def test_qemu_driver_has_networks_and_no_default(tmp_path):
+    """The QEMU driver's networks (tests/integration/test_qemu_network.py runs
+    them for real): none exists until one is defined, not even 'default'."""
+    r = run([VIRTCTL, "-c", f"qemu:///embed?root={tmp_path}/r", "net-list", "--all", "--name"], tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "", (r.stdout, r.stderr)
+    r = run([VIRTCTL, "-c", f"qemu:///embed?root={tmp_path}/r", "net-info", "default"], tmp_path)
+    assert r.returncode == 3 and "default" in r.stderr, r.stderr
 
 
 def test_create_as(tmp_path):

@@ -298,11 +298,39 @@ def test_user_network(model, driver):
     assert device(a, driver) == {"driver": driver, "netdev": "hostnet0", "id": "net0", "mac": "52:54:00:12:34:56"}
 
 
-@pytest.mark.parametrize("itype,src", [("bridge", "<source bridge='br0'/>"), ("network", "<source network='default'/>")])
-def test_bridge_and_network_refused(itype, src):
-    e = refused(dom(f"<interface type='{itype}'>{src}<model type='virtio'/></interface>"),
-                f"<interface type='{itype}'>")
-    assert "privileged helper" in str(e)
+@pytest.mark.parametrize("itype,src", [("bridge", "<source bridge='br0'/>"),
+                                       ("network", "<source network='lab' bridge='br0'/>")])
+def test_bridge_and_network_are_taps(itype, src, monkeypatch, tmp_path):
+    """A resolved interface (network/resolve.py filled the bridge and tap): as
+    root a tap QEMU opens by name; without root qemu-bridge-helper, only where
+    bridge.conf allows the bridge."""
+    from virtctl.drivers.qemu.network import taps
+    from virtctl.errors import OperationFailed
+
+    xml = dom(f"<interface type='{itype}'><mac address='52:54:00:12:34:56'/>{src}<target dev='vnet3'/>"
+              "<model type='virtio'/></interface>")
+    monkeypatch.setattr(taps, "privileged", lambda: True)
+    a = build_argv(xml, P)
+    assert [json.loads(n) for n in opts(a, "-netdev")] == [
+        {"type": "tap", "id": "hostnet0", "ifname": "vnet3", "script": "no", "downscript": "no", "vhost": False}]
+    assert device(a, "virtio-net-pci")["netdev"] == "hostnet0"
+    monkeypatch.setattr(taps, "privileged", lambda: False)
+    helper = tmp_path / "qemu-bridge-helper"
+    helper.write_text("")
+    monkeypatch.setattr(taps, "HELPERS", (str(helper),))
+    monkeypatch.setattr(taps, "BRIDGE_CONF", str(tmp_path / "bridge.conf"))
+    with pytest.raises(OperationFailed) as ei:
+        build_argv(xml, P)
+    assert f"add the line 'allow br0' to {tmp_path}/bridge.conf" in str(ei.value)
+    (tmp_path / "bridge.conf").write_text("allow br0\n")
+    a = build_argv(xml, P)
+    assert [json.loads(n) for n in opts(a, "-netdev")] == [
+        {"type": "bridge", "id": "hostnet0", "br": "br0", "helper": str(helper)}]
+
+
+def test_other_interface_types_refused():
+    refused(dom("<interface type='direct'><source dev='eth0' mode='bridge'/></interface>"),
+            "<interface type='direct'>")
 
 
 # --- serial, console, channel ------------------------------------------------------------------

@@ -294,6 +294,15 @@ class Domain:
         driver reports: ``rd_req``, ``rd_bytes``, ...); None: every disk."""
         return self._drv.block_stats(self._uuid, device or None)
 
+    def interface_addresses(self, source: str = "lease") -> list[dict]:
+        """The interfaces' addresses (domifaddr): ``{"name", "hwaddr", "addrs":
+        [{"type", "addr", "prefix"}]}`` each; ``source`` lease, arp or agent."""
+        return self._drv.interface_addresses(self._uuid, source)
+
+    def interface_stats(self, device: str) -> dict:
+        """One interface's counters as the guest sees them (domifstat)."""
+        return self._drv.interface_stats(self._uuid, device)
+
     def native_argv(self) -> list[str]:
         """The command line ``start`` would run for this domain's definition."""
         return self._drv.native_argv(uuid=self._uuid)

@@ -19,10 +19,14 @@ class NetworkRecord:
     persistent: bool
     autostart: bool
     bridge: str | None = None
+    warning: str | None = None  # something wrong with a running network (qemu: dnsmasq died)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "uuid": self.uuid, "active": self.active,
-                "persistent": self.persistent, "autostart": self.autostart, "bridge": self.bridge}
+        out = {"name": self.name, "uuid": self.uuid, "active": self.active,
+               "persistent": self.persistent, "autostart": self.autostart, "bridge": self.bridge}
+        if self.warning:
+            out["warning"] = self.warning
+        return out
 
 
 class Network:
@@ -60,9 +64,13 @@ class Network:
         self._conn._check_writable("starting a network")
         self._drv.start(self.uuid)
 
-    def destroy(self) -> None:
+    def destroy(self, *, force: bool = False) -> None:
+        """``force``: even with running domains attached (the qemu driver refuses otherwise)."""
         self._conn._check_writable("destroying a network")
-        self._drv.destroy(self.uuid)
+        if force:
+            self._drv.destroy(self.uuid, force=True)
+        else:
+            self._drv.destroy(self.uuid)
 
     def undefine(self) -> None:
         self._conn._check_writable("undefining a network")

@@ -48,6 +48,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "qemu-monitor-command": ("domain_stats", "qemu_monitor_command", DOMAIN_MGMT),
     "dommemstat": ("domain_stats", "dommemstat", DOMAIN_MON),
     "domblkstat": ("domain_stats", "domblkstat", DOMAIN_MON),
+    "domifaddr": ("domain_net", "domifaddr", DOMAIN_MON),
+    "domifstat": ("domain_net", "domifstat", DOMAIN_MON),
     "domblklist": ("domain_info", "domblklist", DOMAIN_MON),
     "domid": ("domain_info", "domid", DOMAIN_MON),
     "domiflist": ("domain_info", "domiflist", DOMAIN_MON),

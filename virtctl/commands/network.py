@@ -65,6 +65,11 @@ def net_list(session, inactive, all_, persistent, transient, autostart, no_autos
     nets = session.conn.networks(active=active, persistent=_tri(persistent, transient),
                                  autostart=_tri(autostart, no_autostart))
     recs = [n.snapshot for n in nets]
+    for r in recs:
+        if r.warning and not session.json:
+            import sys
+
+            sys.stderr.write(f"warning: network '{r.name}': {r.warning}\n")
     if session.json:
         session.emit({"networks": [r.to_json() for r in recs]})
         return
@@ -79,7 +84,9 @@ def net_list(session, inactive, all_, persistent, transient, autostart, no_autos
 @command("net-info", help="""Show basic information about a network.
 
 \b
-JSON: {"name", "uuid", "active", "persistent", "autostart", "bridge"}
+JSON: {"name", "uuid", "active", "persistent", "autostart", "bridge"}, plus
+"warning" when a running network has a problem (qemu: its dnsmasq died;
+net-start restarts it)
 
 \b
 Example:
@@ -93,6 +100,8 @@ def net_info(session, network):
              ("Persistent", yn[rec.persistent]), ("Autostart", yn[rec.autostart])]
     if rec.bridge:
         pairs.append(("Bridge", rec.bridge))
+    if rec.warning:
+        pairs.append(("Warning", rec.warning))
     session.emit(rec.to_json(), output.key_values(pairs, width=16))
 
 
@@ -179,15 +188,28 @@ JSON: {"network", "uuid", "action": "started", "result": "ok"}
 \b
 Example:
   virtctl net-start default""")
-net_destroy = _action("net-destroy", "destroy", "network:active", "Failed to destroy network {network}",
-                      "Network {network} destroyed", "destroyed", """Stop a network (a transient one disappears).
+@command("net-destroy", help="""Stop a network (a transient one disappears).
+
+On qemu:// a network with running domains attached is refused unless
+--force is given (beyond virsh; their interfaces then lose the network).
 
 \b
 JSON: {"network", "uuid", "action": "destroyed", "result": "ok"}
 
 \b
-Example:
-  virtctl net-destroy default""")
+Examples:
+  virtctl net-destroy default
+  virtctl net-destroy lab --force""")
+@network_arg(completer="network:active")
+@click.option("--force", is_flag=True, help="even with running domains attached (beyond virsh)")
+@pass_session
+def net_destroy(session, network, force):
+    net = _lookup(session, network)
+    with session.context(f"Failed to destroy network {network}"):
+        net.destroy(force=force)
+    _done(session, net, f"Network {network} destroyed", "destroyed")
+
+
 net_undefine = _action("net-undefine", "undefine", "network:persistent", "Failed to undefine network {network}",
                        "Network {network} has been undefined", "undefined",
                        """Remove an inactive network's persistent definition.
