@@ -7,7 +7,10 @@ stop it exactly between two steps of a start or a save.  Points:
 ``start:record`` ``start:spawned`` ``start:qemu-up`` ``start:monitor-ready``
 ``start:resumed`` ``start:committed`` (launch.py); ``save:temp``
 ``save:stopped`` ``save:migrated`` ``save:marked`` ``save:committed``
-``save:quit``, ``restore:loaded`` ``restore:invalidated`` (save.py).
+``save:quit``, ``restore:loaded`` ``restore:invalidated`` (save.py);
+``snapshot:pending`` ``snapshot:disk`` ``snapshot:job`` ``snapshot:overlays``
+``snapshot:switched`` ``snapshot:taken`` ``snapshot:revert-pending``
+``snapshot:revert-disk`` ``snapshot:delete-pending`` (snapshot/driver.py).
 
 Unset (always, outside tests) a kill point costs one comparison with None.
 The QEMU and monitor processes never inherit the variable (process.py).
