@@ -150,6 +150,10 @@ class QemuDefinitionsMixin:
             if not v.persistent:
                 raise OperationInvalid("Requested operation is not valid: cannot undefine transient domain")
             self._managed_save_undefine_check(uuid, managed_save)
+            if os.path.isdir(os.path.join(self.state.config_dir(uuid), "snapshots")):
+                from virtctl.drivers.qemu.snapshot.store import undefine_check
+
+                undefine_check(self.state, uuid, snapshots_metadata, active=v.probe.alive)
             if v.probe.alive:
                 rt.update_record(self.state, uuid, v.probe.record, persistent=False)
             self._remove_config(uuid)

@@ -187,6 +187,8 @@ class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, Qe
             persistent=v.persistent, autostart=v.persistent and os.path.exists(self.state.autostart_flag(v.uuid)),
             managed_save=v.persistent and self._has_managed_save(v.uuid), title=cur.title, os_type=cur.os_type or "hvm", vcpus=cur.vcpus,
             max_memory_kib=cur.max_memory_kib, memory_kib=cur.memory_kib, cpu_time_ns=cpu,
+            has_current_snapshot=v.persistent and os.path.exists(
+                os.path.join(self.state.config_dir(v.uuid), "snapshots", "current")),
             extra={"pid": rec.get("pid")} if rec is not None else {},
         )
 

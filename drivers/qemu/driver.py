@@ -54,6 +54,23 @@ class QemuDriver(Driver):
 
         return network_users(self.domains, name, bridge)
 
+    @property
+    def snapshots(self):
+        """The snapshot driver, built (and imported) on first use: a one-shot
+        command that has no snapshot in it never loads it."""
+        snaps = self.__dict__.get("_snapshots")
+        if snaps is None and not isinstance(self.__dict__.get("domains"), QemuDomainDriver):
+            return self._snapshot_placeholder  # Driver.__init__, before the domains exist
+        if snaps is None:
+            from virtctl.drivers.qemu.snapshot.driver import QemuSnapshotDriver
+
+            snaps = self.__dict__["_snapshots"] = QemuSnapshotDriver(self.domains)
+        return snaps
+
+    @snapshots.setter
+    def snapshots(self, value) -> None:
+        self.__dict__["_snapshot_placeholder"] = value  # Driver.__init__'s: replaced on first use
+
     def _volume_users(self, path: str, pool: str, name: str) -> list[str]:
         """The running domains whose disks use the volume (by path, or by
         pool and volume name): vol-delete and a shrinking vol-resize refuse."""

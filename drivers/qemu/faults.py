@@ -9,6 +9,9 @@ stop it exactly between two steps of a start or a save.  Points:
 ``save:stopped`` ``save:migrated`` ``save:marked`` ``save:committed``
 ``save:quit``, ``restore:loaded`` ``restore:invalidated`` (save.py);
 ``upload:written`` (storage/pools.py: vol-upload's copy written, not yet renamed).
+``snapshot:pending`` ``snapshot:disk`` ``snapshot:job`` ``snapshot:overlays``
+``snapshot:switched`` ``snapshot:taken`` ``snapshot:revert-pending``
+``snapshot:revert-disk`` ``snapshot:delete-pending`` (snapshot/driver.py).
 
 Unset (always, outside tests) a kill point costs one comparison with None.
 The QEMU and monitor processes never inherit the variable (process.py).
