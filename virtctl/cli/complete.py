@@ -85,6 +85,17 @@ class Metadata:
         except Exception:  # no connection or no such domain: nothing to offer
             return []
 
+    disks = None  # domain as typed -> [(disk target, source)], asked at TAB time (blockjob.py)
+
+    def disks_of(self, domain: str | None) -> list[tuple[str, str]]:
+        """The disk targets of the domain named on the line (none if unknown)."""
+        if domain is None or self.disks is None:
+            return []
+        try:
+            return list(self.disks(domain))
+        except Exception:  # no connection or no such domain: nothing to offer
+            return []
+
     @property
     def pools(self) -> dict:
         if callable(self._pools):
@@ -124,10 +135,12 @@ class Metadata:
     def from_connection(cls, conn) -> "Metadata":
         """One consistent listing of ``conn``'s domains (and its networks,
         where the driver has them)."""
-        return cls([DomainMeta(d.snapshot.name, d.snapshot.state.key, d.snapshot.persistent)
+        meta = cls([DomainMeta(d.snapshot.name, d.snapshot.state.key, d.snapshot.persistent)
                     for d in conn.domains()], uri=conn.uri, snapshots=_snapshot_lister(conn),
                    networks=_evaluated(lambda: [NetworkMeta(n.name, n.snapshot.active, n.snapshot.persistent)
                                                 for n in conn.networks()]))
+        meta.disks = _disk_lister(conn)
+        return meta
 
 
 def _snapshot_lister(conn) -> Callable[[str], list[tuple[str, str]]]:
@@ -135,6 +148,20 @@ def _snapshot_lister(conn) -> Callable[[str], list[tuple[str, str]]]:
         return [(s.name, s.record.state + (", current" if s.record.current else ""))
                 for s in conn.lookup_domain(domain).snapshots()]
     return names
+
+
+def _disk_lister(conn) -> Callable[[str], list[tuple[str, str]]]:
+    def targets(domain: str) -> list[tuple[str, str]]:
+        from virtctl.xml import xmlapi
+
+        out = []
+        for d in xmlapi.parse(conn.lookup_domain(domain).xml()).findall("devices/disk"):
+            tgt, src = d.find("target"), d.find("source")
+            if tgt is not None and tgt.get("dev"):
+                out.append((tgt.get("dev"), (src.get("file") or src.get("dev") or src.get("volume") or "")
+                            if src is not None else ""))
+        return out
+    return targets
 
 
 EMPTY = Metadata()
@@ -358,6 +385,8 @@ def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: C
     c = opt.completer
     if c == "snapshot":
         return Completions(_matching(meta.snapshots_of(domain), incomplete, prefix))
+    if c == "disk":
+        return Completions(_matching(meta.disks_of(domain), incomplete, prefix))
     if c == "pool":
         return Completions(_matching(sorted((n, s) for n, (s, _v) in meta.pools.items()), incomplete, prefix))
     if c == "volume":
@@ -589,6 +618,16 @@ def _lazy_snapshots(uri: str | None) -> Callable[[str], list[tuple[str, str]]]:
     return load
 
 
+def _lazy_disks(uri: str | None) -> Callable[[str], list[tuple[str, str]]]:
+    def load(domain: str) -> list[tuple[str, str]]:
+        from virtctl.api.connection import Connection
+        from virtctl.uri import resolve
+
+        with Connection(resolve(uri), readonly=True) as conn:
+            return _disk_lister(conn)(domain)
+    return load
+
+
 def _lazy_pools(uri: str | None) -> Callable[[], dict]:
     def load() -> dict:
         from virtctl.api.connection import Connection
@@ -649,6 +688,7 @@ def main_complete(args: list[str], out=None) -> int:
     uri, _ro, _rest, _p = split_global(argv)
     meta = Metadata(_lazy_domains(uri), uri=uri, snapshots=_lazy_snapshots(uri), pools=_lazy_pools(uri),
                     networks=_lazy_networks(uri))
+    meta.disks = _lazy_disks(uri)
     try:
         result = complete_argv(argv, incomplete, meta, StaticCommandSource())
     except Exception:  # a TAB must never print a traceback
