@@ -169,6 +169,42 @@ class DomainDriver:
         interface named by target dev or MAC: rx_bytes, rx_packets, rx_errs,
         rx_drop, tx_bytes, tx_packets, tx_errs, tx_drop."""
         raise self._ns("domifstat")
+    # --- block devices and block jobs (``disk``: a target name or a source path;
+    # sizes and bandwidths in bytes, bytes/s; commands/blockjob.py waits on the jobs)
+    def block_info(self, uuid: str, disk: str) -> dict:
+        """``{"capacity", "allocation", "physical"}`` of one disk, in bytes (domblkinfo)."""
+        raise self._ns("domblkinfo")
+
+    def block_resize(self, uuid: str, disk: str, size: int) -> None:
+        raise self._ns("blockresize")
+
+    def block_commit(self, uuid: str, disk: str, *, base: str | None = None, top: str | None = None,
+                     active: bool = False, shallow: bool = False, delete: bool = False,
+                     keep_relative: bool = False, bandwidth: int = 0) -> None:
+        """Start a commit job (returns at once)."""
+        raise self._ns("blockcommit")
+
+    def block_pull(self, uuid: str, disk: str, *, base: str | None = None, keep_relative: bool = False,
+                   bandwidth: int = 0) -> None:
+        raise self._ns("blockpull")
+
+    def block_copy(self, uuid: str, disk: str, dest: str, *, format: str | None = None,
+                   blockdev: bool = False, shallow: bool = False, reuse_external: bool = False,
+                   bandwidth: int = 0, transient_job: bool = False, granularity: int = 0,
+                   buf_size: int = 0, synchronous_writes: bool = False) -> None:
+        """Start a copy (mirror) job to ``dest`` (a path)."""
+        raise self._ns("blockcopy")
+
+    def block_job_info(self, uuid: str, disk: str) -> dict | None:
+        """The disk's job, None if it has none: ``{"type": pull|copy|commit|active-commit,
+        "bandwidth", "cur", "end", "ready", "status", "error"}`` (bandwidth in bytes/s)."""
+        raise self._ns("blockjob")
+
+    def block_job_abort(self, uuid: str, disk: str, *, pivot: bool = False, async_: bool = False) -> None:
+        raise self._ns("blockjob --abort")
+
+    def block_job_set_speed(self, uuid: str, disk: str, bandwidth: int) -> None:
+        raise self._ns("blockjob --bandwidth")
 
     # --- native configuration
     def native_argv(self, xml: str | None = None, *, uuid: str | None = None,

@@ -29,6 +29,7 @@ from virtctl.drivers.base import DomainDriver
 from virtctl.drivers.qemu import process
 from virtctl.drivers.qemu import runtime as rt
 from virtctl.drivers.qemu.argv_native import QemuNativeMixin
+from virtctl.drivers.qemu.blockjob import QemuBlockMixin
 from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.definitions import QemuDefinitionsMixin
 from virtctl.drivers.qemu.save import QemuSaveMixin
@@ -87,7 +88,7 @@ class _View:
 
 
 class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, QemuNativeMixin,
-                       DomainDriver):
+                       QemuBlockMixin, DomainDriver):
     driver_name = "qemu"
 
     def __init__(self, state: StateRoot, *, warn=None):

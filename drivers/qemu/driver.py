@@ -46,6 +46,7 @@ class QemuDriver(Driver):
         from virtctl.drivers.qemu.storage.pools import QemuPoolDriver
 
         self.pools = QemuPoolDriver(self.state, users=self._volume_users)
+        self.pools.live_resize = self._volume_live_resize
         self.networks = _LazyNetworks(self)  # network/driver.py, imported by the first net-* call
 
     def _network_users(self, name: str, bridge: str | None) -> list[str]:
@@ -93,6 +94,24 @@ class QemuDriver(Driver):
                     users.append(rec.name)
                     break
         return users
+
+    def _volume_live_resize(self, path: str, pool: str, name: str, size: int) -> None:
+        """vol-resize of a volume running domains use as a disk's image: QMP
+        block_resize in each (blockjob.py), so the guests see the new size."""
+        from virtctl.xml import xmlapi
+
+        for rec in self.domains.list():
+            if not rec.active:
+                continue
+            try:
+                root = xmlapi.parse(self.domains.get_xml(rec.uuid))
+            except Exception:  # a domain that just went away uses nothing
+                continue
+            for d in root.findall("devices/disk"):
+                src, tgt = d.find("source"), d.find("target")
+                if src is not None and tgt is not None and (src.get("file") == path or src.get("dev") == path or
+                                                            (src.get("pool") == pool and src.get("volume") == name)):
+                    self.domains.block_resize(rec.uuid, tgt.get("dev"), size)
 
     def close(self) -> None:
         self.domains.close()

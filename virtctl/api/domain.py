@@ -307,6 +307,77 @@ class Domain:
         """The command line ``start`` would run for this domain's definition."""
         return self._drv.native_argv(uuid=self._uuid)
 
+    # --- block devices and block jobs (commands/blockjob.py) -------------------------
+    # ``disk``: a target name (vda) or a source path; sizes in bytes, bandwidth in bytes/s
+    @staticmethod
+    def _check_disk(disk) -> str:
+        if not isinstance(disk, str) or not disk:
+            raise InvalidArg("a disk (target name or source path) is required")
+        return disk
+
+    @staticmethod
+    def _check_bytes(n, what: str) -> int:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0 or n >= 2**64:
+            raise InvalidArg(f"invalid {what} {n!r}: must be a non-negative number of bytes")
+        return n
+
+    def block_info(self, disk: str) -> dict:
+        """``{"capacity", "allocation", "physical"}`` in bytes, as libvirt reports them."""
+        return self._drv.block_info(self._uuid, self._check_disk(disk))
+
+    def block_resize(self, disk: str, size: int) -> None:
+        """Grow the disk of a running domain to ``size`` bytes (the guest sees it)."""
+        self._check_bytes(size, "size")
+        self._write("resizing a block device")
+        self._drv.block_resize(self._uuid, self._check_disk(disk), size)
+
+    def block_commit(self, disk: str, *, base: str | None = None, top: str | None = None,
+                     active: bool = False, shallow: bool = False, delete: bool = False,
+                     keep_relative: bool = False, bandwidth: int = 0) -> None:
+        """Start merging ``top`` (default: the active layer, which needs ``active``)
+        down into ``base`` (default: the bottom of the chain; ``shallow``: top's backing file)."""
+        self._check_bytes(bandwidth, "bandwidth")
+        self._write("committing a block device")
+        self._drv.block_commit(self._uuid, self._check_disk(disk), base=base or None, top=top or None,
+                               active=active, shallow=shallow, delete=delete, keep_relative=keep_relative,
+                               bandwidth=bandwidth)
+
+    def block_pull(self, disk: str, *, base: str | None = None, keep_relative: bool = False,
+                   bandwidth: int = 0) -> None:
+        """Start pulling the backing chain (down to ``base``) into the active layer."""
+        self._check_bytes(bandwidth, "bandwidth")
+        self._write("pulling a block device")
+        self._drv.block_pull(self._uuid, self._check_disk(disk), base=base or None,
+                             keep_relative=keep_relative, bandwidth=bandwidth)
+
+    def block_copy(self, disk: str, dest: str, *, format: str | None = None,  # noqa: A002 - virsh's name
+                   blockdev: bool = False, shallow: bool = False, reuse_external: bool = False,
+                   bandwidth: int = 0, transient_job: bool = False, granularity: int = 0, buf_size: int = 0,
+                   synchronous_writes: bool = False) -> None:
+        """Start mirroring the disk to the file (or block device) ``dest``."""
+        self._check_bytes(bandwidth, "bandwidth")
+        if not isinstance(dest, str) or not dest:
+            raise InvalidArg("blockcopy needs a destination")
+        self._write("copying a block device")
+        self._drv.block_copy(self._uuid, self._check_disk(disk), dest, format=format or None,
+                             blockdev=blockdev, shallow=shallow, reuse_external=reuse_external,
+                             bandwidth=bandwidth, transient_job=transient_job, granularity=granularity,
+                             buf_size=buf_size, synchronous_writes=synchronous_writes)
+
+    def block_job_info(self, disk: str) -> dict | None:
+        """The disk's block job (type, bandwidth, cur, end, ready, ...), None if it has none."""
+        return self._drv.block_job_info(self._uuid, self._check_disk(disk))
+
+    def block_job_abort(self, disk: str, *, pivot: bool = False, async_: bool = False) -> None:
+        """End the disk's job: cancel it, or with ``pivot`` switch to its new image."""
+        self._write("aborting a block job")
+        self._drv.block_job_abort(self._uuid, self._check_disk(disk), pivot=pivot, async_=async_)
+
+    def block_job_set_speed(self, disk: str, bandwidth: int) -> None:
+        self._check_bytes(bandwidth, "bandwidth")
+        self._write("changing a block job's bandwidth")
+        self._drv.block_job_set_speed(self._uuid, self._check_disk(disk), bandwidth)
+
     # --- snapshots (virtctl.api.snapshot) ------------------------------------------
     def snapshots(self, **filters) -> list:
         """This domain's snapshots (DomainSnapshot handles, by name unless

@@ -93,6 +93,14 @@ class Metadata:
             return []
         try:
             return sorted(self._interfaces(domain))
+    disks = None  # domain as typed -> [(disk target, source)], asked at TAB time (blockjob.py)
+
+    def disks_of(self, domain: str | None) -> list[tuple[str, str]]:
+        """The disk targets of the domain named on the line (none if unknown)."""
+        if domain is None or self.disks is None:
+            return []
+        try:
+            return list(self.disks(domain))
         except Exception:  # no connection or no such domain: nothing to offer
             return []
 
@@ -137,6 +145,7 @@ class Metadata:
         where the driver has them)."""
         meta = cls._from_connection(conn)
         meta._interfaces = _interface_lister(conn)
+        meta.disks = _disk_lister(conn)
         return meta
 
     @classmethod
@@ -188,6 +197,20 @@ def _snapshot_lister(conn) -> Callable[[str], list[tuple[str, str]]]:
         return [(s.name, s.record.state + (", current" if s.record.current else ""))
                 for s in conn.lookup_domain(domain).snapshots()]
     return names
+
+
+def _disk_lister(conn) -> Callable[[str], list[tuple[str, str]]]:
+    def targets(domain: str) -> list[tuple[str, str]]:
+        from virtctl.xml import xmlapi
+
+        out = []
+        for d in xmlapi.parse(conn.lookup_domain(domain).xml()).findall("devices/disk"):
+            tgt, src = d.find("target"), d.find("source")
+            if tgt is not None and tgt.get("dev"):
+                out.append((tgt.get("dev"), (src.get("file") or src.get("dev") or src.get("volume") or "")
+                            if src is not None else ""))
+        return out
+    return targets
 
 
 EMPTY = Metadata()
@@ -413,6 +436,8 @@ def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: C
         return Completions(_matching(meta.snapshots_of(domain), incomplete, prefix))
     if c == "interface":
         return Completions(_matching(meta.interfaces_of(domain), incomplete, prefix))
+    if c == "disk":
+        return Completions(_matching(meta.disks_of(domain), incomplete, prefix))
     if c == "pool":
         return Completions(_matching(sorted((n, s) for n, (s, _v) in meta.pools.items()), incomplete, prefix))
     if c == "volume":
@@ -644,6 +669,16 @@ def _lazy_snapshots(uri: str | None) -> Callable[[str], list[tuple[str, str]]]:
     return load
 
 
+def _lazy_disks(uri: str | None) -> Callable[[str], list[tuple[str, str]]]:
+    def load(domain: str) -> list[tuple[str, str]]:
+        from virtctl.api.connection import Connection
+        from virtctl.uri import resolve
+
+        with Connection(resolve(uri), readonly=True) as conn:
+            return _disk_lister(conn)(domain)
+    return load
+
+
 def _lazy_pools(uri: str | None) -> Callable[[], dict]:
     def load() -> dict:
         from virtctl.api.connection import Connection
@@ -705,6 +740,7 @@ def main_complete(args: list[str], out=None) -> int:
     meta = Metadata(_lazy_domains(uri), uri=uri, snapshots=_lazy_snapshots(uri), pools=_lazy_pools(uri),
                     networks=_lazy_networks(uri))
     meta._interfaces = _lazy_interfaces(uri)
+    meta.disks = _lazy_disks(uri)
     try:
         result = complete_argv(argv, incomplete, meta, StaticCommandSource())
     except Exception:  # a TAB must never print a traceback

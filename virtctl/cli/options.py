@@ -36,6 +36,8 @@ from virtctl.errors import InvalidArg, UsageError
 COMPLETERS = ("domain:all", "domain:active", "domain:inactive", "domain:running", "domain:paused",
               "domain:persistent", "network:all", "network:active", "network:inactive", "network:persistent",
               "file", "command", "uri", "snapshot", "pool", "volume", "none", "interface")
+              "file", "command", "uri", "snapshot", "pool", "volume", "none",
+              "disk")
 
 
 # --- value types: converted when the command runs, refused in virsh's words -------------

@@ -130,6 +130,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "connect": ("builtin", "connect", SELF),
     "shell": ("builtin", "shell", SELF),
     "quit": ("builtin", "quit_cmd", SELF),
+    "blockcommit": ("blockjob", "blockcommit", DOMAIN_MGMT),
+    "blockcopy": ("blockjob", "blockcopy", DOMAIN_MGMT),
+    "blockjob": ("blockjob", "blockjob", DOMAIN_MGMT),
+    "blockpull": ("blockjob", "blockpull", DOMAIN_MGMT),
+    "blockresize": ("blockjob", "blockresize", DOMAIN_MGMT),
+    "domblkinfo": ("blockjob", "domblkinfo", DOMAIN_MON),
 }
 
 # alias -> command; aliases are listed in help beside their command

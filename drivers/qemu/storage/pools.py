@@ -663,7 +663,12 @@ class QemuPoolDriver(PoolDriver):
         if users:
             if new < v.capacity:
                 self._check_unused(v, "shrink")
-            raise not_supported("qemu", "vol-resize of a volume a running domain uses (blockresize)")
+            if getattr(self, "live_resize", None) is None or allocate:
+                raise not_supported("qemu", "vol-resize of a volume a running domain uses (blockresize)"
+                                    if not allocate else "vol-resize --allocate of a volume in use")
+            # grown by the QEMU that has it open (QMP block_resize): the guest sees it at once
+            self.live_resize(v.path, v.pool_name, v.name, new)
+            return
         if allocate and v.format != "raw":
             raise not_supported("qemu", "vol-resize --allocate of a qcow2 volume")
         qemu_img.resize(v.path, v.format, new, shrink=new < v.capacity)
