@@ -93,6 +93,9 @@ class Metadata:
             return []
         try:
             return sorted(self._interfaces(domain))
+        except Exception:  # no connection or no such domain: nothing to offer
+            return []
+
     disks = None  # domain as typed -> [(disk target, source)], asked at TAB time (blockjob.py)
 
     def disks_of(self, domain: str | None) -> list[tuple[str, str]]:

@@ -35,8 +35,7 @@ from virtctl.errors import InvalidArg, UsageError
 # A click.Choice type (Enum, EnumList) needs no completer: its choices are offered.
 COMPLETERS = ("domain:all", "domain:active", "domain:inactive", "domain:running", "domain:paused",
               "domain:persistent", "network:all", "network:active", "network:inactive", "network:persistent",
-              "file", "command", "uri", "snapshot", "pool", "volume", "none", "interface")
-              "file", "command", "uri", "snapshot", "pool", "volume", "none",
+              "file", "command", "uri", "snapshot", "pool", "volume", "none", "interface",
               "disk")
 
 
