@@ -124,10 +124,12 @@ class Metadata:
     def from_connection(cls, conn) -> "Metadata":
         """One consistent listing of ``conn``'s domains (and its networks,
         where the driver has them)."""
-        return cls([DomainMeta(d.snapshot.name, d.snapshot.state.key, d.snapshot.persistent)
+        meta = cls([DomainMeta(d.snapshot.name, d.snapshot.state.key, d.snapshot.persistent)
                     for d in conn.domains()], uri=conn.uri, snapshots=_snapshot_lister(conn),
                    networks=_evaluated(lambda: [NetworkMeta(n.name, n.snapshot.active, n.snapshot.persistent)
                                                 for n in conn.networks()]))
+        meta.device_lister = lambda domain: conn.lookup_domain(domain).xml()  # hotplug's targets, MACs, aliases
+        return meta
 
 
 def _snapshot_lister(conn) -> Callable[[str], list[tuple[str, str]]]:
@@ -358,6 +360,8 @@ def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: C
     c = opt.completer
     if c == "snapshot":
         return Completions(_matching(meta.snapshots_of(domain), incomplete, prefix))
+    if c in ("disk", "mac", "alias"):
+        return Completions(_matching(devices_of(meta, domain, c), incomplete, prefix))
     if c == "pool":
         return Completions(_matching(sorted((n, s) for n, (s, _v) in meta.pools.items()), incomplete, prefix))
     if c == "volume":
@@ -672,3 +676,39 @@ def main_complete(args: list[str], out=None) -> int:
             lines.append(f"{value}\t{help_}" if help_ else value)
     out.write("\n".join(lines) + "\n")
     return 0
+
+
+def devices_of(meta: Metadata, domain: str | None, kind: str) -> list[tuple[str, str]]:
+    """The disk targets (``disk``), interface MACs (``mac``) or device aliases
+    (``alias``) of the domain named on the line, from its current XML."""
+    if domain is None:
+        return []
+    lister = getattr(meta, "device_lister", None)
+    try:
+        if lister is not None:
+            text = lister(domain)
+        else:
+            from virtctl.api.connection import Connection
+            from virtctl.uri import resolve
+
+            with Connection(resolve(meta.uri), readonly=True) as conn:
+                text = conn.lookup_domain(domain).xml()
+        from virtctl.xml import devices, xmlapi
+
+        root = xmlapi.parse(text)
+    except Exception:  # never an error at TAB time
+        return []
+    out = []
+    if kind == "disk":
+        for d in root.findall("devices/disk"):
+            if devices.disk_target(d):
+                out.append((devices.disk_target(d), devices.disk_source(d) or d.get("device", "disk")))
+    elif kind == "mac":
+        for i in root.findall("devices/interface"):
+            if devices.mac_of(i):
+                out.append((devices.mac_of(i), i.get("type", "")))
+    else:
+        for el in root.findall("devices/*"):
+            if devices.alias_of(el):
+                out.append((devices.alias_of(el), el.tag))
+    return sorted(out)

@@ -35,7 +35,8 @@ from virtctl.errors import InvalidArg, UsageError
 # A click.Choice type (Enum, EnumList) needs no completer: its choices are offered.
 COMPLETERS = ("domain:all", "domain:active", "domain:inactive", "domain:running", "domain:paused",
               "domain:persistent", "network:all", "network:active", "network:inactive", "network:persistent",
-              "file", "command", "uri", "snapshot", "pool", "volume", "none")
+              "file", "command", "uri", "snapshot", "pool", "volume", "none",
+              "disk", "mac", "alias")  # the disk targets, interface MACs, device aliases of the line's domain
 
 
 # --- value types: converted when the command runs, refused in virsh's words -------------
