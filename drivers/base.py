@@ -213,6 +213,25 @@ class DomainDriver:
         for the defined domain ``uuid`` (domxml-to-native)."""
         raise not_supported(self.driver_name, "domxml-to-native")
 
+    # --- hotplug (virtctl.xml.devices edits the definitions; ``live``/``config``
+    # both False: the current state; ``source`` names the XML in errors)
+    def attach_device(self, uuid: str, xml: str, *, live: bool, config: bool,
+                      source: str = "<device>") -> dict:
+        """Add the device; returns ``{"alias": ...}`` (the live alias, when live)."""
+        raise self._ns("attach-device")
+
+    def detach_device(self, uuid: str, xml: str, *, live: bool, config: bool,
+                      source: str = "<device>") -> dict:
+        raise self._ns("detach-device")
+
+    def detach_device_alias(self, uuid: str, alias: str, *, live: bool, config: bool) -> dict:
+        raise self._ns("detach-device-alias")
+
+    def update_device(self, uuid: str, xml: str, *, live: bool, config: bool, force: bool = False,
+                      source: str = "<device>") -> dict:
+        """Change a device in place (a cdrom's media, an interface's link)."""
+        raise self._ns("update-device")
+
 
 class Driver:
     """A connection to one hypervisor.  ``open`` is the constructor."""

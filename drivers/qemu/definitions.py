@@ -65,6 +65,9 @@ class QemuDefinitionsMixin:
                                "supported by the qemu driver (use 'qemu' or 'kvm')",
                                detail={"driver": "qemu", "feature": f"domain type {definition.type}"})
         definition.normalize(arch=ARCH)
+        from virtctl.drivers.qemu.hotplug.pci import add_spare_root_ports
+
+        add_spare_root_ports(definition)  # q35: somewhere to hotplug into
         return definition
 
     def _names(self) -> dict[str, str]:

@@ -32,6 +32,7 @@ from virtctl.drivers.qemu.argv_native import QemuNativeMixin
 from virtctl.drivers.qemu.blockjob import QemuBlockMixin
 from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.definitions import QemuDefinitionsMixin
+from virtctl.drivers.qemu.hotplug.ops import QemuHotplugMixin
 from virtctl.drivers.qemu.save import QemuSaveMixin
 from virtctl.drivers.qemu.stats import QemuStatsMixin
 from virtctl.drivers.qemu.summary import SummaryCache
@@ -88,7 +89,7 @@ class _View:
 
 
 class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, QemuNativeMixin,
-                       QemuBlockMixin, DomainDriver):
+                       QemuBlockMixin, QemuHotplugMixin, DomainDriver):
     driver_name = "qemu"
 
     def __init__(self, state: StateRoot, *, warn=None):

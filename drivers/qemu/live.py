@@ -23,15 +23,28 @@ def _disk_alias(el, counters: dict) -> str:
     unit = int(addr.get("unit", "0")) if addr is not None and addr.get("unit", "").isdigit() else None
     n = counters.setdefault(f"disk-{bus}", 0)
     counters[f"disk-{bus}"] = n + 1
-    if bus == "virtio":
-        return f"virtio-disk{n}"
+    if bus == "virtio":  # libvirt's (and the argv builder's) rule: the target's index
+        from virtctl.xml.domain import target_index
+
+        index = target_index(tgt.get("dev", "") if tgt is not None else "")[1]
+        return f"virtio-disk{index if index >= 0 else n}"
+    # ide/sata/scsi: the address, else what the target's index implies (the argv builder's ids)
+    from virtctl.xml.domain import target_index
+
+    index = target_index(tgt.get("dev", "") if tgt is not None else "")[1]
+    drive = addr is not None and addr.get("type") == "drive" and unit is not None
     if bus == "ide":
-        u = unit if unit is not None else n
-        return f"ide0-{u // 2}-{u % 2}"
+        if drive and addr.get("bus", "").isdigit():
+            return f"ide{addr.get('controller', '0')}-{addr.get('bus')}-{unit}"
+        u = index if index >= 0 else n
+        return f"ide{u // 4}-{(u % 4) // 2}-{u % 2}"
     if bus == "sata":
-        return f"sata0-0-{unit if unit is not None else n}"
+        if drive:
+            return f"sata{addr.get('controller', '0')}-0-{unit}"
+        u = index if index >= 0 else n
+        return f"sata{u // 6}-0-{u % 6}"
     if bus == "scsi":
-        return f"scsi0-0-0-{unit if unit is not None else n}"
+        return f"scsi0-0-0-{unit if unit is not None else (index if index >= 0 else n)}"
     if bus == "fdc":
         return f"fdc0-0-{n}"
     if bus == "usb":

@@ -300,7 +300,8 @@ def _ended(state: StateRoot, uuid: str, rec: dict, reason: str | None, *, locked
 
 def _needs_repair(state: StateRoot, uuid: str, rec: dict) -> bool:
     return (rec.get("phase") != PHASE_RUNNING or not qemu_alive(state, uuid, rec)
-            or bool(rec.get("save")) or not monitor_alive(rec))
+            or bool(rec.get("save")) or not monitor_alive(rec)
+            or bool(rec.get("hotplug")) or bool(rec.get("unplugs")))
 
 
 def sync(state: StateRoot, uuid: str, *, locked: bool, adopt: bool = True) -> Probe:
@@ -348,6 +349,10 @@ def sync(state: StateRoot, uuid: str, *, locked: bool, adopt: bool = True) -> Pr
             rec = recover.adopt(state, uuid, rec)
         if rec is None:
             return Probe(None, last_exit(state, uuid), transient_gone=not persistent_of(state, uuid))
+    if rec.get("hotplug") or rec.get("unplugs"):  # a hotplug command was killed, or a guest let go late
+        from virtctl.drivers.qemu.hotplug import repair
+
+        rec = repair.finish(state, uuid, rec)
     return Probe(rec, None)
 
 

@@ -44,6 +44,9 @@ COMPARED_ELSEWHERE = {
     **{c: "tests/cli/test_virsh_storage.py" for c in ("pool-create", "pool-define", "pool-edit",
                                                        "vol-create", "vol-create-from")},
     "snapshot-edit": "tests/cli/test_virsh_snapshot.py",
+    **{c: "tests/cli/test_virsh_hotplug.py" for c in (
+        "attach-device", "detach-device", "detach-device-alias", "update-device", "attach-disk", "detach-disk",
+        "attach-interface", "detach-interface", "change-media")},
 }
 
 # case -> reason; each reason names README's "differs on purpose" item

@@ -410,3 +410,29 @@ class Domain:
         self._write("snapshot-create")
         name = self._conn._driver.snapshots.create(self._uuid, xml, source=source, **flags)
         return self.snapshot_lookup(name)
+
+    # --- hotplug (virtctl.commands.domain_hotplug) ------------------------------------
+    # ``live``/``config`` both False: the current state (live if running, else config).
+    def attach_device(self, xml: str, *, live: bool = False, config: bool = False,
+                      source: str = "<device>") -> dict:
+        """Add a device (a <disk>, <interface>, ... document); ``{"alias": ...}``."""
+        self._write("attaching a device")
+        return self._drv.attach_device(self._uuid, xml, live=live, config=config, source=source)
+
+    def detach_device(self, xml: str, *, live: bool = False, config: bool = False,
+                      source: str = "<device>") -> dict:
+        """Remove the device the XML designates (a disk by target, an interface by MAC, ...)."""
+        self._write("detaching a device")
+        return self._drv.detach_device(self._uuid, xml, live=live, config=config, source=source)
+
+    def detach_device_alias(self, alias: str, *, live: bool = False, config: bool = False) -> dict:
+        if not isinstance(alias, str) or not alias:
+            raise InvalidArg("a device alias must be a non-empty string")
+        self._write("detaching a device")
+        return self._drv.detach_device_alias(self._uuid, alias, live=live, config=config)
+
+    def update_device(self, xml: str, *, live: bool = False, config: bool = False, force: bool = False,
+                      source: str = "<device>") -> dict:
+        """Change a device in place: a cdrom/floppy's media, an interface's settings."""
+        self._write("updating a device")
+        return self._drv.update_device(self._uuid, xml, live=live, config=config, force=force, source=source)

@@ -149,6 +149,7 @@ class Metadata:
         meta = cls._from_connection(conn)
         meta._interfaces = _interface_lister(conn)
         meta.disks = _disk_lister(conn)
+        meta.device_lister = lambda domain: conn.lookup_domain(domain).xml()  # hotplug's MACs, aliases
         return meta
 
     @classmethod
@@ -441,6 +442,8 @@ def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: C
         return Completions(_matching(meta.interfaces_of(domain), incomplete, prefix))
     if c == "disk":
         return Completions(_matching(meta.disks_of(domain), incomplete, prefix))
+    if c in ("mac", "alias"):
+        return Completions(_matching(devices_of(meta, domain, c), incomplete, prefix))
     if c == "pool":
         return Completions(_matching(sorted((n, s) for n, (s, _v) in meta.pools.items()), incomplete, prefix))
     if c == "volume":
@@ -767,3 +770,39 @@ def main_complete(args: list[str], out=None) -> int:
             lines.append(f"{value}\t{help_}" if help_ else value)
     out.write("\n".join(lines) + "\n")
     return 0
+
+
+def devices_of(meta: Metadata, domain: str | None, kind: str) -> list[tuple[str, str]]:
+    """The disk targets (``disk``), interface MACs (``mac``) or device aliases
+    (``alias``) of the domain named on the line, from its current XML."""
+    if domain is None:
+        return []
+    lister = getattr(meta, "device_lister", None)
+    try:
+        if lister is not None:
+            text = lister(domain)
+        else:
+            from virtctl.api.connection import Connection
+            from virtctl.uri import resolve
+
+            with Connection(resolve(meta.uri), readonly=True) as conn:
+                text = conn.lookup_domain(domain).xml()
+        from virtctl.xml import devices, xmlapi
+
+        root = xmlapi.parse(text)
+    except Exception:  # never an error at TAB time
+        return []
+    out = []
+    if kind == "disk":
+        for d in root.findall("devices/disk"):
+            if devices.disk_target(d):
+                out.append((devices.disk_target(d), devices.disk_source(d) or d.get("device", "disk")))
+    elif kind == "mac":
+        for i in root.findall("devices/interface"):
+            if devices.mac_of(i):
+                out.append((devices.mac_of(i), i.get("type", "")))
+    else:
+        for el in root.findall("devices/*"):
+            if devices.alias_of(el):
+                out.append((devices.alias_of(el), el.tag))
+    return sorted(out)

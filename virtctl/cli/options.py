@@ -36,7 +36,7 @@ from virtctl.errors import InvalidArg, UsageError
 COMPLETERS = ("domain:all", "domain:active", "domain:inactive", "domain:running", "domain:paused",
               "domain:persistent", "network:all", "network:active", "network:inactive", "network:persistent",
               "file", "command", "uri", "snapshot", "pool", "volume", "none", "interface",
-              "disk")
+              "disk", "mac", "alias")  # disk targets, MACs, aliases of the line's domain
 
 
 # --- value types: converted when the command runs, refused in virsh's words -------------

@@ -1,0 +1,103 @@
+"""The driver's hotplug operations: one domain lock around everything; the
+persistent definition checked (validated and built by the argv builder)
+before QEMU is touched, the live change made over QMP, then both written
+(the live one as QEMU now has it, with aliases; the persistent one with
+the atomic write)."""
+from __future__ import annotations
+
+from virtctl.drivers.qemu import runtime as rt
+from virtctl.errors import NotSupported
+from virtctl.lazy import lazy
+
+devices = lazy("virtctl.xml.devices")  # lxml: not for list/dominfo
+
+def _check_buildable(state, uuid: str, definition) -> None:
+    """The persistent definition must still start: the argv builder's refusals now."""
+    from virtctl.drivers.qemu.argv import build_argv
+
+    build_argv(definition, state.runtime_paths(uuid))
+
+
+class QemuHotplugMixin:
+    def _hotplug_view(self, uuid: str, live: bool, config: bool):
+        v = self._checked_view(uuid, locked=True)
+        do_live, do_config = self._targets(v, live, config)
+        return v, do_live, do_config
+
+    def _run_of(self, uuid: str, v):
+        return rt.RunningDomain(self.state, uuid, v.probe.record)
+
+    def attach_device(self, uuid: str, xml: str, *, live: bool, config: bool, source: str = "<device>") -> dict:
+        el = devices.parse_device(xml, source)
+        if el.tag not in ("disk", "interface"):
+            raise NotSupported(f"unsupported configuration: hotplug of <{el.tag}> is not supported "
+                               "(only disks and interfaces are)",
+                               detail={"driver": "qemu", "feature": f"attach-device {el.tag}"})
+        devices.prepare_new(el)
+        with rt.domain_lock(self.state, uuid):
+            v, do_live, do_config = self._hotplug_view(uuid, live, config)
+            new_cfg = devices.attached(v.config, el, source=source) if do_config else None
+            if new_cfg is not None:
+                _check_buildable(self.state, uuid, new_cfg)
+            alias = None
+            if do_live:
+                from virtctl.drivers.qemu.hotplug import disk
+
+                new_live = devices.attached(v.live, el, source=source)
+                run = self._run_of(uuid, v)
+                (disk.attach_disk if el.tag == "disk" else disk.attach_interface)(self.state, run, new_live, el)
+                self._save_live(uuid, new_live)
+                run.update(hotplug=None)
+                alias = devices.alias_of(devices.find_match(new_live.root, el) or el)
+            if new_cfg is not None:
+                self._write_config(new_cfg)
+        return {"alias": alias, "mac": devices.mac_of(el)}
+
+    def _detach(self, uuid: str, live: bool, config: bool, find) -> dict:
+        with rt.domain_lock(self.state, uuid):
+            v, do_live, do_config = self._hotplug_view(uuid, live, config)
+            new_cfg = find(v.config) if do_config else None
+            removed = None
+            if do_live:
+                from virtctl.drivers.qemu.hotplug import disk
+
+                new_live, removed = find(v.live)
+                disk.detach(self.state, self._run_of(uuid, v), removed)
+                self._save_live(uuid, new_live)
+            if new_cfg is not None:
+                self._write_config(new_cfg[0])
+                removed = removed if removed is not None else new_cfg[1]
+        return {"device": removed.tag, "alias": devices.alias_of(removed)}
+
+    def detach_device(self, uuid: str, xml: str, *, live: bool, config: bool, source: str = "<device>") -> dict:
+        el = devices.parse_device(xml, source)
+        return self._detach(uuid, live, config, lambda d: devices.detached(d, el))
+
+    def detach_device_alias(self, uuid: str, alias: str, *, live: bool, config: bool) -> dict:
+        return self._detach(uuid, live, config, lambda d: devices.detached_alias(d, alias))
+
+    def update_device(self, uuid: str, xml: str, *, live: bool, config: bool, force: bool = False,
+                      source: str = "<device>") -> dict:
+        el = devices.parse_device(xml, source)
+        with rt.domain_lock(self.state, uuid):
+            v, do_live, do_config = self._hotplug_view(uuid, live, config)
+            new_cfg = devices.updated(v.config, el, source=source) if do_config else None
+            if new_cfg is not None:
+                _check_buildable(self.state, uuid, new_cfg[0])
+            alias = None
+            if do_live:
+                new_live, old = devices.updated(v.live, el, source=source)
+                if el.tag != "disk":
+                    raise NotSupported("this function is not supported by the connection driver: live update "
+                                       f"of <{el.tag}>", detail={"driver": "qemu", "feature": f"update-device {el.tag}"})
+                from virtctl.drivers.qemu.hotplug import media
+
+                media.change(self.state, self._run_of(uuid, v), new_live, old, force=force)
+                self._save_live(uuid, new_live)
+                alias = devices.alias_of(old)
+            if new_cfg is not None:
+                self._write_config(new_cfg[0])
+        return {"device": el.tag, "alias": alias}
+
+
+

@@ -1,0 +1,65 @@
+"""What a hotplug command killed half-way left, finished by the next command
+(runtime.sync calls :func:`finish` under the domain lock):
+
+* ``hotplug`` (an attach under way): if QEMU has the device, the attach
+  happened and the device goes into the live definition; else the block
+  nodes (or netdev) added for it are deleted — neither is left half done;
+* ``unplugs`` (a detach waiting for the guest): a device QEMU no longer has
+  leaves the live definition and its block nodes (or netdev) are deleted; one
+  it still has stays recorded."""
+from __future__ import annotations
+
+from virtctl.drivers.qemu.state import atomic_write, read_bytes
+
+
+def _peripherals(q) -> set[str]:
+    return {p.get("name") for p in q.command("qom-list", {"path": "/machine/peripheral"}) or []}
+
+
+def finish(state, uuid: str, rec: dict) -> dict:
+    from virtctl.drivers.qemu import runtime as rt
+    from virtctl.drivers.qemu.hotplug.disk import _undo_nodes, release
+    from virtctl.drivers.qemu.qmp import QMPError
+    from virtctl.errors import VirtError
+    from virtctl.xml import devices
+
+    pending = rec.get("hotplug")
+    unplugs = list(rec.get("unplugs") or [])
+    try:
+        with rt.connect_qmp(rec, timeout=10.0) as q:
+            present = _peripherals(q)
+            live = _load_live(state, uuid)
+            changed = False
+            if pending:
+                if pending.get("id") in present:
+                    if live is not None and devices.find_alias(live.root, pending["id"]) is None:
+                        live.devices.append(devices.parse_device(pending["device"]))
+                        live._order_devices()
+                        live._order_disks()
+                        changed = True
+                else:
+                    _undo_nodes(q, pending.get("nodes") or [])
+                    if pending.get("netdev"):
+                        release(q, {"netdev": pending["netdev"]})
+            still = []
+            for u in unplugs:
+                if u.get("id") in present:
+                    still.append(u)
+                    continue
+                release(q, u)
+                el = devices.find_alias(live.root, u["id"]) if live is not None else None
+                if el is not None:
+                    el.getparent().remove(el)
+                    changed = True
+            if changed and live is not None:
+                atomic_write(state.live_xml(uuid), live.to_xml(), sync=False)
+    except (QMPError, OSError, VirtError):
+        return rec  # QEMU does not answer: the next command tries again
+    return rt.update_record(state, uuid, rec, hotplug=None, unplugs=still or None)
+
+
+def _load_live(state, uuid: str):
+    from virtctl.xml.domain import DomainDef
+
+    data = read_bytes(state.live_xml(uuid))
+    return DomainDef.parse(data, source=state.live_xml(uuid), validate=False) if data is not None else None
