@@ -32,6 +32,7 @@ from virtctl.drivers.qemu.argv_native import QemuNativeMixin
 from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.definitions import QemuDefinitionsMixin
 from virtctl.drivers.qemu.save import QemuSaveMixin
+from virtctl.drivers.qemu.monitor_stats import QemuMonitorMixin
 from virtctl.drivers.qemu.stats import QemuStatsMixin
 from virtctl.drivers.qemu.summary import SummaryCache
 from virtctl.drivers.qemu.state import CorruptState, StateRoot, atomic_write, read_bytes
@@ -86,7 +87,7 @@ class _View:
         return bool(self.probe.corrupt) or (bool(self.corrupt) and self.current is None)
 
 
-class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, QemuNativeMixin,
+class QemuDomainDriver(QemuMonitorMixin, QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, QemuNativeMixin,
                        DomainDriver):
     driver_name = "qemu"
 
