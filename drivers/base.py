@@ -205,6 +205,38 @@ class DomainDriver:
 
     def block_job_set_speed(self, uuid: str, disk: str, bandwidth: int) -> None:
         raise self._ns("blockjob --bandwidth")
+    # --- monitoring (domstats and friends) -------------------------------------------------------
+    stats_groups: tuple[str, ...] = ("state",)  # the domstats groups domain_stats fills
+
+    def domain_stats(self, uuid: str, groups: list[str], *, backing: bool = False,
+                     nowait: bool = False) -> list[tuple[str, object]]:
+        """domstats's (key, value) pairs of ``groups`` (each in stats_groups), in libvirt's order."""
+        rec = self.get(uuid)
+        return [("state.state", int(rec.state)), ("state.reason", int(rec.reason))] if "state" in groups else []
+
+    def cpu_stats(self, uuid: str) -> dict:
+        raise self._ns("cpu-stats")
+
+    def vcpu_info(self, uuid: str) -> dict:
+        raise self._ns("vcpuinfo")
+
+    def disk_errors(self, uuid: str) -> list[tuple[str, str]]:
+        raise self._ns("domblkerror")
+
+    def control_info(self, uuid: str) -> dict:
+        raise self._ns("domcontrol")
+
+    def get_time(self, uuid: str) -> tuple[int, int]:
+        raise self._ns("domtime")
+
+    def set_time(self, uuid: str, seconds: int | None, *, sync: bool = False) -> None:
+        raise self._ns("domtime --time")
+
+    def job_info(self, uuid: str, *, completed: bool = False, keep_completed: bool = False) -> dict:
+        raise self._ns("domjobinfo")
+
+    def abort_job(self, uuid: str, *, postcopy: bool = False) -> None:
+        raise self._ns("domjobabort")
 
     # --- native configuration
     def native_argv(self, xml: str | None = None, *, uuid: str | None = None,
@@ -261,6 +293,30 @@ class Driver:
 
     def canonical_uri(self) -> str:
         return self.uri.text
+
+    def node_cpu_stats(self, cpu: int | None = None) -> dict:
+        raise not_supported(self.name, "nodecpustats")
+
+    def node_memory_stats(self, cell: int | None = None) -> dict:
+        raise not_supported(self.name, "nodememstats")
+
+    def capabilities(self) -> str:
+        raise not_supported(self.name, "capabilities")
+
+    def domain_capabilities(self, *, virttype=None, emulatorbin=None, arch=None, machine=None) -> str:
+        raise not_supported(self.name, "domcapabilities")
+
+    def max_vcpus(self, type: str | None = None) -> int:  # noqa: A002
+        raise not_supported(self.name, "maxvcpus")
+
+    def sysinfo(self) -> str:
+        raise not_supported(self.name, "sysinfo")
+
+    def free_memory(self) -> int:
+        raise not_supported(self.name, "freecell")
+
+    def cells_free_memory(self, start: int = 0, count: int | None = None) -> list[int]:
+        raise not_supported(self.name, "freecell --all")
 
 
 class PoolDriver:

@@ -34,6 +34,7 @@ from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.definitions import QemuDefinitionsMixin
 from virtctl.drivers.qemu.hotplug.ops import QemuHotplugMixin
 from virtctl.drivers.qemu.save import QemuSaveMixin
+from virtctl.drivers.qemu.monitor_stats import QemuMonitorMixin
 from virtctl.drivers.qemu.stats import QemuStatsMixin
 from virtctl.drivers.qemu.summary import SummaryCache
 from virtctl.drivers.qemu.state import CorruptState, StateRoot, atomic_write, read_bytes
@@ -88,8 +89,8 @@ class _View:
         return bool(self.probe.corrupt) or (bool(self.corrupt) and self.current is None)
 
 
-class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, QemuNativeMixin,
-                       QemuBlockMixin, QemuHotplugMixin, DomainDriver):
+class QemuDomainDriver(QemuMonitorMixin, QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin,
+                       QemuNativeMixin, QemuBlockMixin, QemuHotplugMixin, DomainDriver):
     driver_name = "qemu"
 
     def __init__(self, state: StateRoot, *, warn=None):

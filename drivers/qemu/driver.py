@@ -153,6 +153,47 @@ class QemuDriver(Driver):
         return NodeInfo(model=model, memory_kib=mem_kib, cpus=cpus, mhz=mhz, nodes=1, sockets=1,
                         cores=cpus, threads=1)
 
+    # --- host statistics and capabilities (drivers/qemu/host.py) ---------------------------------
+    def node_cpu_stats(self, cpu: int | None = None) -> dict:
+        from virtctl.drivers.qemu import host
+
+        return host.node_cpu_stats(cpu)
+
+    def node_memory_stats(self, cell: int | None = None) -> dict:
+        from virtctl.drivers.qemu import host
+
+        return host.node_memory_stats(cell)
+
+    def capabilities(self) -> str:
+        from virtctl.drivers.qemu import host
+
+        return host.capabilities(self.state)
+
+    def domain_capabilities(self, *, virttype=None, emulatorbin=None, arch=None, machine=None) -> str:
+        from virtctl.drivers.qemu import host
+
+        return host.domain_capabilities(self.state, virttype=virttype, emulatorbin=emulatorbin, arch=arch,
+                                        machine=machine)
+
+    def max_vcpus(self, type: str | None = None) -> int:  # noqa: A002
+        from virtctl.drivers.qemu import host
+
+        return host.max_vcpus(self.state, type)
+
+    def sysinfo(self) -> str:
+        from virtctl.drivers.qemu import host
+
+        return host.sysinfo()
+
+    def free_memory(self) -> int:
+        from virtctl.drivers.qemu import host
+
+        return host.free_memory()
+
+    def cells_free_memory(self, start: int = 0, count: int | None = None) -> list[int]:
+        from virtctl.drivers.qemu import host
+
+        return host.cells_free_memory(start, count)
 
 class _LazyNetworks:
     """The connection's QemuNetworkDriver, made on first use (one-shot

@@ -79,8 +79,10 @@ def _drop_cache(fd: int, bypass_cache: bool) -> None:
             pass
 
 
-def _wait_migration(q, fd: int, base: int, total: int, progress, what: str) -> dict:
-    """Poll ``query-migrate`` until it is over; the last answer."""
+def _wait_migration(q, fd: int, base: int, total: int, progress, what: str, job=None) -> dict:
+    """Poll ``query-migrate`` until it is over; the last answer.  ``job``
+    (jobs.Job) gets the progress, and a save is cancelled when another
+    process asks (domjobabort)."""
     from virtctl.drivers.qemu.qmp import QMPError
 
     last_pos, last_move = -1, time.monotonic()
@@ -99,6 +101,16 @@ def _wait_migration(q, fd: int, base: int, total: int, progress, what: str) -> d
             ram = info.get("ram") or {}
             tot = total or int(ram.get("total") or 0)
             progress(min(pos, tot) if tot else pos, tot or pos)
+        if job is not None:
+            ram = info.get("ram") or {}
+            tot = total or int(ram.get("total") or 0)
+            job.progress(min(pos, tot) if tot else pos, tot or pos)
+            if what == "save" and not job.cancelled and job.abort_requested():
+                job.cancelled = True
+                try:
+                    q.command("migrate_cancel")
+                except (QMPError, OSError):
+                    pass
         if status in ("completed", "failed", "cancelled"):
             return info
         now = time.monotonic()
@@ -146,18 +158,23 @@ class QemuSaveMixin:
     # --- save ---------------------------------------------------------------------------------
     def save(self, uuid: str, path: str, *, paused: bool | None = None, bypass_cache: bool = False,
              progress=None) -> None:
-        with self._running(uuid) as run:
-            self._save_locked(run, path, paused=paused, bypass_cache=bypass_cache, progress=progress)
+        from virtctl.drivers.qemu import jobs
+
+        with self._running(uuid) as run, jobs.Job(self.state, uuid, "save") as job:
+            self._save_locked(run, path, paused=paused, bypass_cache=bypass_cache, progress=progress, job=job)
         self._autodestroy.discard(uuid)
 
     def managed_save(self, uuid: str, *, paused: bool | None = None, bypass_cache: bool = False,
                      progress=None) -> None:
+        from virtctl.drivers.qemu import jobs
+
         with self._running(uuid) as run:
             if self._config(uuid) is None:
                 raise OperationInvalid(
                     "Requested operation is not valid: cannot do managed save for transient domain")
-            self._save_locked(run, self._managed_save_path(uuid), paused=paused,
-                              bypass_cache=bypass_cache, progress=progress)
+            with jobs.Job(self.state, uuid, "save") as job:
+                self._save_locked(run, self._managed_save_path(uuid), paused=paused,
+                                  bypass_cache=bypass_cache, progress=progress, job=job)
         self._autodestroy.discard(uuid)
 
     def managed_save_remove(self, uuid: str) -> bool:
@@ -171,7 +188,7 @@ class QemuSaveMixin:
             return True
 
     def _save_locked(self, run: rt.RunningDomain, path: str, *, paused: bool | None,
-                     bypass_cache: bool, progress) -> None:
+                     bypass_cache: bool, progress, job=None) -> None:
         from virtctl.drivers.qemu.qmp import QMPError
 
         uuid, rec = run.uuid, run.record
@@ -215,7 +232,7 @@ class QemuSaveMixin:
                         pass
                     q.command("getfd", {"fdname": FDNAME}, fds=[fd])
                     q.command("migrate", {"uri": f"fd:{FDNAME}"})
-                    info = _wait_migration(q, fd, base, 0, progress, "save")
+                    info = _wait_migration(q, fd, base, 0, progress, "save", job)
                     if info.get("status") != "completed":
                         desc = info.get("error-desc") or f"migration {info.get('status')}"
                         try:
@@ -294,15 +311,17 @@ class QemuSaveMixin:
                 progress=None) -> str:
         header = savefile.load_header(path, "qemu")
         definition = self._prepare(header.xml, f"{path} (saved domain XML)")
-        with self._claim_to_run(definition) as persistent:
+        from virtctl.drivers.qemu import jobs
+
+        with self._claim_to_run(definition) as persistent, jobs.Job(self.state, definition.uuid, "restore") as job:
             self._restore_locked(path, definition.uuid, persistent=persistent, paused=paused,
-                                 autodestroy=False, bypass_cache=bypass_cache, progress=progress)
+                                 autodestroy=False, bypass_cache=bypass_cache, progress=progress, job=job)
         return definition.uuid
 
     def _restore_locked(self, path: str, uuid: str, *, persistent: bool, paused: bool | None,
                         autodestroy: bool, bypass_cache: bool = False, progress=None,
                         expect_uuid: str | None = None, name: str | None = None,
-                        consume: bool = False) -> None:
+                        consume: bool = False, job=None) -> None:
         """Start ``uuid`` from the image at ``path`` (caller holds the domain lock).
 
         ``name``: run under this name (a managed save runs as the domain is
@@ -328,7 +347,7 @@ class QemuSaveMixin:
                 try:
                     q.command("getfd", {"fdname": FDNAME}, fds=[fd])
                     q.command("migrate-incoming", {"uri": f"fd:{FDNAME}"})
-                    info = _wait_migration(q, fd, base, total, progress, "restore")
+                    info = _wait_migration(q, fd, base, total, progress, "restore", job)
                 except (QMPError, OSError) as exc:
                     tail = process.log_tail(log_path, 1500).strip().splitlines()[-3:]
                     raise OperationFailed(f"operation failed: restoring from '{path}' failed: "

@@ -176,7 +176,6 @@ class QemuStatsMixin:
         QEMU reports the others as 2^64-1 and they are left out); ``rss`` of
         the QEMU process always.  The guest updates its figures only when a
         period is set (``<stats period>`` or ``dommemstat --period``)."""
-        from virtctl.drivers.qemu.qmp import QMPCommandError
         from virtctl.xml import memballoon
 
         with self._running(uuid) as run:
@@ -184,21 +183,7 @@ class QemuStatsMixin:
             out: dict[str, int] = {}
             if live_def is not None and memballoon.balloon(live_def) is not None:
                 with run.qmp() as q:
-                    try:
-                        actual = _available((q.command("query-balloon") or {}).get("actual"))
-                        if actual is not None:
-                            out["actual"] = actual // 1024
-                        gs = q.command("qom-get", {"path": BALLOON_QOM, "property": "guest-stats"}) or {}
-                    except QMPCommandError:  # no balloon in QEMU, no figures yet
-                        gs = {}
-                    except Exception as exc:  # noqa: BLE001
-                        raise rt.qmp_error(exc, "dommemstat") from None
-                figures = dict(gs.get("stats")) if isinstance(gs.get("stats"), dict) else {}
-                figures["last-update"] = gs.get("last-update")
-                for key, tag, div in _GUEST_STATS:
-                    v = _available(figures.get(key))
-                    if v is not None:
-                        out[tag] = v // div
+                    out = balloon_figures(q, "dommemstat")
             rss = _rss_kib(run.record.get("pid") or 0)
             if rss is not None:
                 out["rss"] = rss
@@ -240,26 +225,8 @@ class QemuStatsMixin:
         with self._running(uuid) as run, run.qmp() as q:
             live_def = self._live(uuid)
             stats = self._qmp_call(q, "query-blockstats", what="domblkstat") or []
-        disks = []
-        for el in live_def.root.findall("devices/disk") if live_def is not None else []:
-            tgt, src, alias = el.find("target"), el.find("source"), el.find("alias")
-            dev = tgt.get("dev") if tgt is not None else None
-            path = (src.get("file") or src.get("dev")) if src is not None else None
-            if device is not None and device not in (dev, path):
-                continue
-            disks.append((dev, alias.get("name") if alias is not None else None))
-            if device is not None:
-                break
-        if device is not None and not disks:
-            raise InvalidArg(f"invalid argument: invalid path: {device}")
         out = []
-        for dev, alias in disks:
-            s: dict = {}
-            for entry in stats:
-                qdev = entry.get("qdev") or entry.get("device") or ""
-                if alias and (qdev == alias or qdev.startswith(f"/machine/peripheral/{alias}/")):
-                    s = entry.get("stats") or {}
-                    break
+        for dev, _path, alias, s in match_blockstats(live_def, stats, device):
             row = {"device": dev}
             for qkey, key in _BLOCK_STATS:
                 v = _available(s.get(qkey, 0))
@@ -281,6 +248,57 @@ class QemuStatsMixin:
         with self._running(uuid):
             live_def = self._live(uuid)
         return domif.stats(live_def, device)
+
+
+def balloon_figures(q, what: str) -> dict[str, int]:
+    """``actual`` (query-balloon, KiB) and the guest's figures the guest has
+    given (QOM ``guest-stats``), by virsh's dommemstat tags."""
+    from virtctl.drivers.qemu.qmp import QMPCommandError
+
+    out: dict[str, int] = {}
+    try:
+        actual = _available((q.command("query-balloon") or {}).get("actual"))
+        if actual is not None:
+            out["actual"] = actual // 1024
+        gs = q.command("qom-get", {"path": BALLOON_QOM, "property": "guest-stats"}) or {}
+    except QMPCommandError:  # no balloon in QEMU, no figures yet
+        gs = {}
+    except Exception as exc:  # noqa: BLE001
+        raise rt.qmp_error(exc, what) from None
+    figures = dict(gs.get("stats")) if isinstance(gs.get("stats"), dict) else {}
+    figures["last-update"] = gs.get("last-update")
+    for key, tag, div in _GUEST_STATS:
+        v = _available(figures.get(key))
+        if v is not None:
+            out[tag] = v // div
+    return out
+
+
+def match_blockstats(live_def, stats: list, device: str | None = None) -> list[tuple]:
+    """(target, source path, alias, query-blockstats ``stats`` dict) per disk of
+    ``live_def`` matched by alias; ``device`` (target or path) keeps one."""
+    disks = []
+    for el in live_def.root.findall("devices/disk") if live_def is not None else []:
+        tgt, src, alias = el.find("target"), el.find("source"), el.find("alias")
+        dev = tgt.get("dev") if tgt is not None else None
+        path = (src.get("file") or src.get("dev")) if src is not None else None
+        if device is not None and device not in (dev, path):
+            continue
+        disks.append((dev, path, alias.get("name") if alias is not None else None))
+        if device is not None:
+            break
+    if device is not None and not disks:
+        raise InvalidArg(f"invalid argument: invalid path: {device}")
+    out = []
+    for dev, path, alias in disks:
+        s: dict = {}
+        for entry in stats:
+            qdev = entry.get("qdev") or entry.get("device") or ""
+            if alias and (qdev == alias or qdev.startswith(f"/machine/peripheral/{alias}/")):
+                s = dict(entry.get("stats") or {})
+                break
+        out.append((dev, path, alias, s))
+    return out
 
 
 def _available(value) -> int | None:

@@ -16,6 +16,7 @@ from virtctl.drivers.base import DomainDriver
 from virtctl.drivers.test.blockjob import TestBlockMixin
 from virtctl.drivers.test.extra import TestExtraMixin
 from virtctl.drivers.test.hotplug import TestHotplugMixin
+from virtctl.drivers.test.monitor import TestMonitorMixin
 from virtctl.errors import InvalidArg, NoDomain, OperationFailed, OperationInvalid, unsupported_flags
 from virtctl.lazy import lazy
 
@@ -62,7 +63,7 @@ def refuse_flags(command: str, function: str, *flags: tuple[bool, int, str]) -> 
         raise unsupported_flags("test", feature, sum(value for value, _ in given), function)
 
 
-class TestDomainDriver(TestExtraMixin, TestBlockMixin, TestHotplugMixin, DomainDriver):
+class TestDomainDriver(TestMonitorMixin, TestExtraMixin, TestBlockMixin, TestHotplugMixin, DomainDriver):
     driver_name = "test"
 
     def __init__(self):

@@ -40,6 +40,7 @@ class TestDriver(Driver):
         self._node = conf
         self.domains = TestDomainDriver()
         self.domains.load(conf.domains)
+        self.domains.node = conf.info  # cpu-stats and vcpuinfo figures follow the node's CPUs
         from virtctl.drivers.test.snapshots import TestSnapshotDriver
 
         self.snapshots = TestSnapshotDriver(self.domains)
@@ -65,3 +66,43 @@ class TestDriver(Driver):
 
     def node_info(self) -> NodeInfo:
         return self._node.info
+
+    # --- host statistics: libvirt's test driver's fixed figures (drivers/test/host.py) -----------
+    def node_cpu_stats(self, cpu: int | None = None) -> dict:
+        from virtctl.drivers.test import host
+
+        return host.node_cpu_stats(cpu)
+
+    def capabilities(self) -> str:
+        from virtctl.drivers.test import host
+
+        return host.capabilities(self.uri.path == "/default")
+
+    def max_vcpus(self, type: str | None = None) -> int:  # noqa: A002
+        from virtctl.drivers.test.domains import TEST_MAX_VCPUS
+
+        return TEST_MAX_VCPUS
+
+    def sysinfo(self) -> str:
+        from virtctl.drivers.test import host
+
+        return host.SYSINFO
+
+    def _cells(self) -> list[int]:
+        from virtctl.drivers.test import host
+
+        return host.cells(self.uri.path == "/default")
+
+    def free_memory(self) -> int:
+        return sum(free for _, free in self._cells())
+
+    def cells_free_memory(self, start: int = 0, count: int | None = None) -> list[int]:
+        from virtctl.errors import InvalidArg
+
+        cells = self._cells()
+        if start >= len(cells) and count is not None:
+            raise InvalidArg("invalid argument: Range exceeds available cells")
+        end = len(cells) if count is None else start + count
+        if end > len(cells):
+            raise InvalidArg("invalid argument: Range exceeds available cells")
+        return [mem for mem, _ in cells[start:end]]

@@ -90,6 +90,22 @@ def _find(recs, key: str, *, by_uuid: bool, by_name: bool):
     return None
 
 
+# virsh domstats's groups, in libvirt's bit order (VIR_DOMAIN_STATS_*: state = 0x1, ...)
+STATS_GROUPS = ("state", "cpu-total", "balloon", "vcpu", "interface", "block", "perf", "iothread",
+                "memory", "dirtyrate", "vm")
+_LIST_KINDS = ({"active", "inactive"}, {"persistent", "transient"}, {"running", "paused", "shutoff", "other"})
+
+
+def _kept(rec, lists: set) -> bool:
+    """domstats's --list-* filters on one record."""
+    from virtctl.api.types import DomainState
+
+    have = {"active" if rec.active else "inactive", "persistent" if rec.persistent else "transient",
+            {DomainState.RUNNING: "running", DomainState.PAUSED: "paused",
+             DomainState.SHUTOFF: "shutoff"}.get(rec.state, "other")}
+    return all(not (kind & lists) or (kind & lists & have) for kind in _LIST_KINDS)
+
+
 class Connection:
     """An open connection to a hypervisor.  Use as a context manager."""
 
@@ -138,6 +154,66 @@ class Connection:
 
     def node_info(self) -> NodeInfo:
         return self._driver.node_info()
+
+    # --- statistics and capabilities (domstats, nodecpustats, ...) -------------------------
+    def domain_stats(self, doms=None, *, groups=None, lists=(), enforce: bool = False,
+                     backing: bool = False, nowait: bool = False) -> list:
+        """[(Domain, [(key, value), ...])] for ``doms`` (None: every domain),
+        kept by the ``lists`` kinds ("active", "inactive", "persistent",
+        "transient", "running", "paused", "shutoff", "other": or-ed within
+        a kind, and-ed across); ``groups`` None: every group the driver fills."""
+        drv = self._dom_driver
+        supported = tuple(getattr(drv, "stats_groups", ("state",)))
+        if groups:
+            bad = [g for g in groups if g not in supported]
+            if enforce and bad:
+                from virtctl.errors import NotSupported
+
+                bits = sum(1 << STATS_GROUPS.index(g) for g in bad)
+                raise NotSupported(f"argument unsupported: Stats types bits 0x{bits:x} are not supported "
+                                   "by this daemon", detail={"groups": bad})
+            wanted = [g for g in groups if g in supported]
+        else:
+            wanted = list(supported)
+        lists = set(lists)
+        if doms is None:
+            doms = [Domain(self, r) for r in drv.list()]
+        out = []
+        for dom in doms:
+            rec = drv.get(dom.uuid)
+            if not _kept(rec, lists):
+                continue
+            out.append((Domain(self, rec), drv.domain_stats(dom.uuid, wanted, backing=backing, nowait=nowait)))
+        return out
+
+    def node_cpu_stats(self, cpu: int | None = None) -> dict:
+        """Host CPU times in ns (user, system, idle, iowait), of CPU ``cpu`` or all."""
+        return self._driver.node_cpu_stats(cpu)
+
+    def node_memory_stats(self, cell: int | None = None) -> dict:
+        """Host memory in KiB (total, free, buffers, cached), of NUMA cell ``cell`` or all."""
+        return self._driver.node_memory_stats(cell)
+
+    def capabilities(self) -> str:
+        return self._driver.capabilities()
+
+    def domain_capabilities(self, *, virttype=None, emulatorbin=None, arch=None, machine=None) -> str:
+        return self._driver.domain_capabilities(virttype=virttype, emulatorbin=emulatorbin, arch=arch,
+                                                machine=machine)
+
+    def max_vcpus(self, type: str | None = None) -> int:  # noqa: A002
+        return self._driver.max_vcpus(type)
+
+    def sysinfo(self) -> str:
+        return self._driver.sysinfo()
+
+    def free_memory(self) -> int:
+        """Free host memory in bytes."""
+        return self._driver.free_memory()
+
+    def cells_free_memory(self, start: int = 0, count: int | None = None) -> list[int]:
+        """Free memory of NUMA cells ``start``.. in bytes (``count`` None: to the last)."""
+        return self._driver.cells_free_memory(start, count)
 
     # --- domains --------------------------------------------------------------
     def domains(self, *, active: bool | None = None, persistent: bool | None = None,

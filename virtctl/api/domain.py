@@ -302,6 +302,42 @@ class Domain:
     def interface_stats(self, device: str) -> dict:
         """One interface's counters as the guest sees them (domifstat)."""
         return self._drv.interface_stats(self._uuid, device)
+    # --- monitoring (domstats, cpu-stats, vcpuinfo, domblkerror, domcontrol, domtime, jobs) ------
+    def cpu_stats(self) -> dict:
+        """``{"cpus": [{"cpu_time": ns, "vcpu_time": ns}, ...] per host CPU,
+        "total": {"cpu_time": ns, "user_time": ns, "system_time": ns}}``."""
+        return self._drv.cpu_stats(self._uuid)
+
+    def vcpu_info(self) -> dict:
+        """``{"host_cpus": N, "vcpus": [{"vcpu", "cpu", "state", "cpu_time_ns",
+        "affinity": [host CPU numbers]}]}``; an inactive domain's have
+        ``cpu``/``state``/``cpu_time_ns`` None."""
+        return self._drv.vcpu_info(self._uuid)
+
+    def disk_errors(self) -> list[tuple[str, str]]:
+        """(disk target, libvirt's error text) of the disks with an I/O error."""
+        return self._drv.disk_errors(self._uuid)
+
+    def control_info(self) -> dict:
+        """``{"state": "ok"|"job"|"occupied"|"error", "details": str, "state_time_ms": int}``."""
+        return self._drv.control_info(self._uuid)
+
+    def get_time(self) -> tuple[int, int]:
+        """The guest clock: (seconds since the epoch, nanoseconds)."""
+        return self._drv.get_time(self._uuid)
+
+    def set_time(self, seconds: int | None, *, sync: bool = False) -> None:
+        self._write("setting the guest time")
+        self._drv.set_time(self._uuid, seconds, sync=sync)
+
+    def job_info(self, *, completed: bool = False, keep_completed: bool = False) -> dict:
+        """``{"type": "none"|"unbounded"|"bounded"|"completed"|"failed"|"cancelled",
+        "operation", "time_elapsed_ms", "data_total", "data_processed", "data_remaining"}``."""
+        return self._drv.job_info(self._uuid, completed=completed, keep_completed=keep_completed)
+
+    def abort_job(self, *, postcopy: bool = False) -> None:
+        self._write("aborting a job")
+        self._drv.abort_job(self._uuid, postcopy=postcopy)
 
     def native_argv(self) -> list[str]:
         """The command line ``start`` would run for this domain's definition."""

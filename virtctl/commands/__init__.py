@@ -145,6 +145,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "blockpull": ("blockjob", "blockpull", DOMAIN_MGMT),
     "blockresize": ("blockjob", "blockresize", DOMAIN_MGMT),
     "domblkinfo": ("blockjob", "domblkinfo", DOMAIN_MON),
+    "domstats": ("domain_monitor", "domstats", DOMAIN_MON),
+    "cpu-stats": ("domain_monitor", "cpu_stats", DOMAIN_MGMT),
+    "vcpuinfo": ("domain_monitor", "vcpuinfo", DOMAIN_MGMT),
+    "domblkerror": ("domain_monitor", "domblkerror", DOMAIN_MON),
+    "domcontrol": ("domain_monitor", "domcontrol", DOMAIN_MON),
+    "domtime": ("domain_monitor", "domtime", DOMAIN_MON),
+    "domjobinfo": ("domain_monitor", "domjobinfo", DOMAIN_MGMT),
+    "domjobabort": ("domain_monitor", "domjobabort", DOMAIN_MGMT),
+    "nodecpustats": ("host_stats", "nodecpustats", HOST),
+    "nodememstats": ("host_stats", "nodememstats", HOST),
+    "capabilities": ("host_stats", "capabilities", HOST),
+    "domcapabilities": ("host_stats", "domcapabilities", HOST),
+    "maxvcpus": ("host_stats", "maxvcpus", HOST),
+    "sysinfo": ("host_stats", "sysinfo", HOST),
+    "freecell": ("host_stats", "freecell", HOST),
 }
 
 # alias -> command; aliases are listed in help beside their command

@@ -1,0 +1,130 @@
+"""Host figures of the test driver: libvirt's test driver's fixed ones.
+
+* nodecpustats: user 9797400000, system 34678723400000, idle 87264900000,
+  iowait 763600000 ns, whatever the CPU (so --percent is 0/0: "-nan%");
+* freecell: test:///default has two NUMA cells; libvirt's test driver
+  reports their size as their free memory in *bytes* (so virsh shows 2048
+  and 4096 "KiB"), and half of that for the node's free memory (3072); a
+  node file has no cells;
+* capabilities: libvirt 9.0's test capabilities (a node file: no cells);
+* sysinfo: the test driver's fixed SMBIOS BIOS entries.
+"""
+from __future__ import annotations
+
+CPU_STATS = {"user": 9797400000, "system": 34678723400000, "idle": 87264900000, "iowait": 763600000}
+
+SYSINFO = """<sysinfo type='smbios'>
+  <bios>
+    <entry name='vendor'>LENOVO</entry>
+    <entry name='version'>G4ETA1WW (2.61 )</entry>
+    <entry name='date'>05/07/2014</entry>
+    <entry name='release'>2.61</entry>
+  </bios>
+</sysinfo>
+"""
+
+# (size, "free") per cell of test:///default, as libvirt's test driver reports them
+_DEFAULT_CELLS = [(2097152, 1048576), (4194304, 2097152)]
+
+_CAPABILITIES = """<capabilities>
+
+  <host>
+    <cpu>
+      <arch>i686</arch>
+      <features>
+        <pae/>
+        <nonpae/>
+      </features>
+      <pages unit='KiB' size='4'/>
+      <pages unit='KiB' size='8'/>
+      <pages unit='KiB' size='2048'/>
+      <pages unit='KiB' size='1048576'/>
+    </cpu>
+    <power_management/>
+    <iommu support='no'/>
+    <topology>
+      <cells num='2'>
+        <cell id='0'>
+          <memory unit='KiB'>2097152</memory>
+          <pages unit='KiB' size='4'>524288</pages>
+          <pages unit='KiB' size='2048'>0</pages>
+          <pages unit='KiB' size='1048576'>0</pages>
+          <cpus num='8'>
+            <cpu id='0' socket_id='0' die_id='0' core_id='0' siblings='0'/>
+            <cpu id='1' socket_id='0' die_id='0' core_id='1' siblings='1'/>
+            <cpu id='2' socket_id='0' die_id='0' core_id='2' siblings='2'/>
+            <cpu id='3' socket_id='0' die_id='0' core_id='3' siblings='3'/>
+            <cpu id='4' socket_id='0' die_id='0' core_id='4' siblings='4'/>
+            <cpu id='5' socket_id='0' die_id='0' core_id='5' siblings='5'/>
+            <cpu id='6' socket_id='0' die_id='0' core_id='6' siblings='6'/>
+            <cpu id='7' socket_id='0' die_id='0' core_id='7' siblings='7'/>
+          </cpus>
+        </cell>
+        <cell id='1'>
+          <memory unit='KiB'>4194304</memory>
+          <pages unit='KiB' size='8'>524288</pages>
+          <pages unit='KiB' size='2048'>0</pages>
+          <pages unit='KiB' size='1048576'>0</pages>
+          <cpus num='8'>
+            <cpu id='8' socket_id='1' die_id='0' core_id='0' siblings='8'/>
+            <cpu id='9' socket_id='1' die_id='0' core_id='1' siblings='9'/>
+            <cpu id='10' socket_id='1' die_id='0' core_id='2' siblings='10'/>
+            <cpu id='11' socket_id='1' die_id='0' core_id='3' siblings='11'/>
+            <cpu id='12' socket_id='1' die_id='0' core_id='4' siblings='12'/>
+            <cpu id='13' socket_id='1' die_id='0' core_id='5' siblings='13'/>
+            <cpu id='14' socket_id='1' die_id='0' core_id='6' siblings='14'/>
+            <cpu id='15' socket_id='1' die_id='0' core_id='7' siblings='15'/>
+          </cpus>
+        </cell>
+      </cells>
+    </topology>
+    <secmodel>
+      <model>testSecurity</model>
+      <doi></doi>
+    </secmodel>
+  </host>
+
+  <guest>
+    <os_type>hvm</os_type>
+    <arch name='i686'>
+      <wordsize>32</wordsize>
+      <emulator>/usr/bin/test-hv</emulator>
+      <domain type='test'/>
+    </arch>
+    <features>
+      <pae/>
+      <nonpae/>
+    </features>
+  </guest>
+
+  <guest>
+    <os_type>xen</os_type>
+    <arch name='i686'>
+      <wordsize>32</wordsize>
+      <emulator>/usr/bin/test-hv</emulator>
+      <domain type='test'/>
+    </arch>
+    <features>
+      <pae/>
+      <nonpae/>
+    </features>
+  </guest>
+
+</capabilities>
+"""
+
+
+def node_cpu_stats(cpu: int | None = None) -> dict:
+    return dict(CPU_STATS)
+
+
+def cells(default: bool) -> list[tuple[int, int]]:
+    return list(_DEFAULT_CELLS) if default else []
+
+
+def capabilities(default: bool) -> str:
+    if default:
+        return _CAPABILITIES
+    start = _CAPABILITIES.index("      <cells num='2'>")
+    end = _CAPABILITIES.index("      </cells>")
+    return _CAPABILITIES[:start] + "      <cells num='0'>\n" + _CAPABILITIES[end:]
