@@ -31,6 +31,7 @@ from virtctl.drivers.qemu import runtime as rt
 from virtctl.drivers.qemu.argv_native import QemuNativeMixin
 from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.definitions import QemuDefinitionsMixin
+from virtctl.drivers.qemu.meta import QemuMetaMixin
 from virtctl.drivers.qemu.save import QemuSaveMixin
 from virtctl.drivers.qemu.stats import QemuStatsMixin
 from virtctl.drivers.qemu.summary import SummaryCache
@@ -87,7 +88,7 @@ class _View:
 
 
 class QemuDomainDriver(QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin, QemuNativeMixin,
-                       DomainDriver):
+                       QemuMetaMixin, DomainDriver):
     driver_name = "qemu"
 
     def __init__(self, state: StateRoot, *, warn=None):

@@ -70,6 +70,11 @@ class QemuDriver(Driver):
                     break
         return users
 
+    def event_follower(self):
+        from virtctl.drivers.qemu import events
+
+        return events.Follower(self.state)
+
     def close(self) -> None:
         self.domains.close()
 

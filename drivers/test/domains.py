@@ -14,6 +14,7 @@ from virtctl.api.domain import SHUTDOWN_MODES
 from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_number
 from virtctl.drivers.base import DomainDriver
 from virtctl.drivers.test.extra import TestExtraMixin
+from virtctl.drivers.test.meta import TestMetaMixin
 from virtctl.errors import InvalidArg, NoDomain, OperationFailed, OperationInvalid, unsupported_flags
 from virtctl.lazy import lazy
 
@@ -60,7 +61,7 @@ def refuse_flags(command: str, function: str, *flags: tuple[bool, int, str]) -> 
         raise unsupported_flags("test", feature, sum(value for value, _ in given), function)
 
 
-class TestDomainDriver(TestExtraMixin, DomainDriver):
+class TestDomainDriver(TestExtraMixin, TestMetaMixin, DomainDriver):
     driver_name = "test"
 
     def __init__(self):

@@ -139,6 +139,11 @@ class Connection:
     def node_info(self) -> NodeInfo:
         return self._driver.node_info()
 
+    def event_follower(self):
+        """Follows the events that happen from now on: ``wait(timeout)`` -> list
+        of event dicts (drivers/qemu/events.py), ``close()``."""
+        return self._driver.event_follower()
+
     # --- domains --------------------------------------------------------------
     def domains(self, *, active: bool | None = None, persistent: bool | None = None,
                 autostart: bool | None = None, states: Iterable[DomainState] | None = None,
