@@ -237,6 +237,27 @@ class DomainDriver:
 
     def abort_job(self, uuid: str, *, postcopy: bool = False) -> None:
         raise self._ns("domjobabort")
+    # --- metadata and small operations
+    def get_metadata(self, uuid: str, kind: str, *, uri: str | None = None, live: bool = False,
+                     config: bool = False) -> str:
+        """``kind``: description, title or element (namespace ``uri``); see virtctl/xml/metadata.py."""
+        raise self._ns("metadata")
+
+    def set_metadata(self, uuid: str, kind: str, value: str | None, *, key: str | None = None,
+                     uri: str | None = None, live: bool = False, config: bool = False) -> None:
+        raise self._ns("metadata --set")
+
+    def inject_nmi(self, uuid: str) -> None:
+        raise self._ns("inject-nmi")
+
+    def pm_suspend(self, uuid: str, target: str, *, duration: int = 0) -> None:
+        raise self._ns("dompmsuspend")
+
+    def pm_wakeup(self, uuid: str) -> None:
+        raise self._ns("dompmwakeup")
+
+    def send_process_signal(self, uuid: str, pid: int, signum: int) -> None:
+        raise self._ns("send-process-signal")
 
     # --- native configuration
     def native_argv(self, xml: str | None = None, *, uuid: str | None = None,
@@ -317,6 +338,10 @@ class Driver:
 
     def cells_free_memory(self, start: int = 0, count: int | None = None) -> list[int]:
         raise not_supported(self.name, "freecell --all")
+    def event_follower(self):
+        """An object whose ``wait(timeout)`` returns the events (dicts, see
+        drivers/qemu/events.py) that happened after it was made; ``close()``."""
+        raise not_supported(self.name, "event")
 
 
 class PoolDriver:

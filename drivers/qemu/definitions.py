@@ -18,6 +18,7 @@ import os
 import re
 
 from virtctl.api.types import DomainRecord
+from virtctl.drivers.qemu import events
 from virtctl.drivers.qemu import runtime as rt
 from virtctl.drivers.qemu.locks import FileLock, try_lock
 from virtctl.drivers.qemu.state import CorruptState, atomic_write, clean_stale, ensure_dir, fsync_dir, read_bytes, unlink_quiet
@@ -141,9 +142,11 @@ class QemuDefinitionsMixin:
     def define(self, xml: str, *, source: str = "<input>") -> DomainRecord:
         definition = self._prepare(xml, source)
         with self._global_lock():
-            self._check_unique(definition)
+            existed = self._check_unique(definition) and os.path.exists(self.state.domain_xml(definition.uuid))
             with rt.domain_lock(self.state, definition.uuid):
                 self._write_config(definition)
+                events.lifecycle(self.state, definition.name, definition.uuid, "Defined",
+                                 "Updated" if existed else "Added")
         return self.get(definition.uuid)
 
     def undefine(self, uuid: str, *, managed_save: bool = False, snapshots_metadata: bool = False,
@@ -160,6 +163,7 @@ class QemuDefinitionsMixin:
             if v.probe.alive:
                 rt.update_record(self.state, uuid, v.probe.record, persistent=False)
             self._remove_config(uuid)
+            events.lifecycle(self.state, self._name_of(v), uuid, "Undefined", "Removed")
             if not v.probe.alive and not v.probe.corrupt:
                 shutil.rmtree(self.state.run_dir(uuid), ignore_errors=True)
 
@@ -189,8 +193,11 @@ class QemuDefinitionsMixin:
                 if other_uuid.split("/")[0] != uuid and name == new_name:
                     raise OperationInvalid(
                         f"Requested operation is not valid: domain with name '{new_name}' already exists")
+            old_name = v.config.name
             v.config.name = new_name
             self._write_config(v.config)
+            events.lifecycle(self.state, old_name, uuid, "Undefined", "Renamed")
+            events.lifecycle(self.state, new_name, uuid, "Defined", "Renamed")
         return self.get(uuid)
 
     def set_autostart(self, uuid: str, *, enabled: bool) -> None:

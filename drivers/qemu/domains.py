@@ -33,6 +33,7 @@ from virtctl.drivers.qemu.blockjob import QemuBlockMixin
 from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.definitions import QemuDefinitionsMixin
 from virtctl.drivers.qemu.hotplug.ops import QemuHotplugMixin
+from virtctl.drivers.qemu.meta import QemuMetaMixin
 from virtctl.drivers.qemu.save import QemuSaveMixin
 from virtctl.drivers.qemu.monitor_stats import QemuMonitorMixin
 from virtctl.drivers.qemu.stats import QemuStatsMixin
@@ -90,7 +91,7 @@ class _View:
 
 
 class QemuDomainDriver(QemuMonitorMixin, QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin,
-                       QemuNativeMixin, QemuBlockMixin, QemuHotplugMixin, DomainDriver):
+                       QemuNativeMixin, QemuBlockMixin, QemuHotplugMixin, QemuMetaMixin, DomainDriver):
     driver_name = "qemu"
 
     def __init__(self, state: StateRoot, *, warn=None):

@@ -112,6 +112,10 @@ class QemuDriver(Driver):
                 if src is not None and tgt is not None and (src.get("file") == path or src.get("dev") == path or
                                                             (src.get("pool") == pool and src.get("volume") == name)):
                     self.domains.block_resize(rec.uuid, tgt.get("dev"), size)
+    def event_follower(self):
+        from virtctl.drivers.qemu import events
+
+        return events.Follower(self.state)
 
     def close(self) -> None:
         self.domains.close()

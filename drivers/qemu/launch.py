@@ -281,6 +281,12 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         atomic_write(state.live_xml(uuid), live.to_xml(), sync=False)
         rt.update_record(state, uuid, rec, phase=rt.PHASE_RUNNING)
         killpoint("start:committed")
+        from virtctl.drivers.qemu import events
+
+        events.lifecycle(state, definition.name, uuid, "Started",
+                         "Restored" if "-incoming" in extra_args else "Booted")
+        if paused:
+            events.lifecycle(state, definition.name, uuid, "Suspended", "Paused")
         unlink_quiet(state.exit_file(uuid), missing_ok_only=False)
         return rec
     except BaseException as exc:

@@ -39,7 +39,7 @@ import os
 import sys
 import time
 
-from virtctl.drivers.qemu import process
+from virtctl.drivers.qemu import events, process
 from virtctl.drivers.qemu import runtime as rt
 from virtctl.drivers.qemu.locks import FileLock, pidfile_holder
 from virtctl.drivers.qemu.qmp import QMP, QMPClosed, QMPError
@@ -75,6 +75,11 @@ class Monitor:
         self.quitting = False
         self.exit_reason: str | None = None  # what this monitor decided (or saw decided)
         self.status: str | None = None  # QMP's run state when it connected
+        self.name = events.live_name(state, uuid)
+        # the first RESUME of a run that starts running is its boot ``cont`` (the
+        # starting command reports Started); a run started paused reports every RESUME
+        self.skip_resume = rec.get("state") == "running" and rec.get("phase") != rt.PHASE_RUNNING
+        self.powered_off = False  # a guest SHUTDOWN seen: the STOP after it is no pause
 
     # --- helpers ----------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -149,8 +154,63 @@ class Monitor:
             self.quitting = True
             self.command("quit")
 
+    def _saving(self) -> bool:
+        """save/managedsave stop the guest first: that STOP ends as Stopped Saved, no pause."""
+        try:
+            rec = rt.read_record(self.state, self.uuid)
+        except (OSError, CorruptState):
+            return False
+        return bool(rec) and (rec.get("save") is not None or rec.get("reason") == "saving")
+
+    def journal(self, ev: dict) -> None:
+        """QMP events as virsh's domain events, into the connection's journal (events.py)."""
+        name, data = ev.get("event"), ev.get("data") or {}
+        st, n, u = self.state, self.name, self.uuid
+        if name == "STOP":
+            if not (self.powered_off or self.quitting or self._saving()):
+                events.lifecycle(st, n, u, "Suspended", "Paused")
+        elif name == "RESUME":
+            if self.skip_resume:
+                self.skip_resume = False
+            elif self._saving():  # a save that failed resumes the guest it stopped: neither is reported
+                pass
+            else:
+                self.powered_off = False
+                events.lifecycle(st, n, u, "Resumed", "Unpaused")
+        elif name == "SHUTDOWN":
+            if self.powered_off or self.quitting:  # the quit that follows a guest poweroff: one Shutdown
+                return
+            self.powered_off = True
+            events.lifecycle(st, n, u, "Shutdown", "Finished after guest request" if data.get("guest")
+                             else "Finished after host request")
+        elif name == "RESET":
+            events.emit(st, "domain", n, u, "reboot")
+        elif name == "GUEST_PANICKED":
+            events.lifecycle(st, n, u, "Crashed", "Panicked")
+        elif name == "RTC_CHANGE":
+            events.emit(st, "domain", n, u, "rtc-change", offset=data.get("offset", 0))
+        elif name == "WATCHDOG":
+            events.emit(st, "domain", n, u, "watchdog", action=data.get("action"))
+        elif name == "BLOCK_IO_ERROR":
+            events.emit(st, "domain", n, u, "io-error", device=data.get("device") or data.get("node-name"),
+                        action=data.get("action"), reason=data.get("reason"))
+        elif name == "DEVICE_DELETED" and data.get("device"):
+            events.emit(st, "domain", n, u, "device-removed", alias=data.get("device"))
+        elif name == "BALLOON_CHANGE":
+            events.emit(st, "domain", n, u, "balloon-change", actual=int(data.get("actual", 0)) // 1024)
+        elif name == "SUSPEND":
+            events.emit(st, "domain", n, u, "pm-suspend", reason="unknown")
+            events.lifecycle(st, n, u, "PMSuspended", "Memory")
+        elif name == "SUSPEND_DISK":
+            events.emit(st, "domain", n, u, "pm-suspend-disk", reason="unknown")
+        elif name == "WAKEUP":
+            events.emit(st, "domain", n, u, "pm-wakeup", reason="unknown")
+            events.lifecycle(st, n, u, "Started", "Event wakeup")
+
     def handle(self, ev: dict) -> None:
         self.record_event(ev)
+        if not ev.get("virtctl-derived"):
+            self.journal(ev)
         name, data = ev.get("event"), ev.get("data") or {}
         if name == "SHUTDOWN" and data.get("guest"):
             reason = data.get("reason")

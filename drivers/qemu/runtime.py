@@ -232,6 +232,10 @@ def cleanup(state: StateRoot, uuid: str, rec: dict | None, reason: str | None, *
         kill_helpers(rec)  # the run's helper processes (passt) end with it
     if persistent is None:
         persistent = bool(rec.get("persistent", True)) if rec else True
+    if rec is None or rec.get("phase") == PHASE_RUNNING:  # a start that never committed was never Started
+        from virtctl.drivers.qemu import events
+
+        events.stopped(state, events.live_name(state, uuid), uuid, reason)
     if reason is not None and persistent:
         write_json(state.exit_file(uuid), {"reason": reason, "run_id": (rec or {}).get("run_id"),
                                            "time": time.time()})

@@ -17,6 +17,7 @@ from virtctl.drivers.test.blockjob import TestBlockMixin
 from virtctl.drivers.test.extra import TestExtraMixin
 from virtctl.drivers.test.hotplug import TestHotplugMixin
 from virtctl.drivers.test.monitor import TestMonitorMixin
+from virtctl.drivers.test.meta import TestMetaMixin
 from virtctl.errors import InvalidArg, NoDomain, OperationFailed, OperationInvalid, unsupported_flags
 from virtctl.lazy import lazy
 
@@ -63,7 +64,8 @@ def refuse_flags(command: str, function: str, *flags: tuple[bool, int, str]) -> 
         raise unsupported_flags("test", feature, sum(value for value, _ in given), function)
 
 
-class TestDomainDriver(TestMonitorMixin, TestExtraMixin, TestBlockMixin, TestHotplugMixin, DomainDriver):
+class TestDomainDriver(TestMonitorMixin, TestExtraMixin, TestBlockMixin, TestHotplugMixin, TestMetaMixin,
+                       DomainDriver):
     driver_name = "test"
 
     def __init__(self):

@@ -214,6 +214,10 @@ class Connection:
     def cells_free_memory(self, start: int = 0, count: int | None = None) -> list[int]:
         """Free memory of NUMA cells ``start``.. in bytes (``count`` None: to the last)."""
         return self._driver.cells_free_memory(start, count)
+    def event_follower(self):
+        """Follows the events that happen from now on: ``wait(timeout)`` -> list
+        of event dicts (drivers/qemu/events.py), ``close()``."""
+        return self._driver.event_follower()
 
     # --- domains --------------------------------------------------------------
     def domains(self, *, active: bool | None = None, persistent: bool | None = None,

@@ -472,3 +472,43 @@ class Domain:
         """Change a device in place: a cdrom/floppy's media, an interface's settings."""
         self._write("updating a device")
         return self._drv.update_device(self._uuid, xml, live=live, config=config, force=force, source=source)
+    # --- metadata and small operations (desc, metadata, inject-nmi, dompm*, send-process-signal)
+    def metadata(self, kind: str, *, uri: str | None = None, live: bool = False, config: bool = False) -> str:
+        """The title, description or custom element (namespace ``uri``) of the
+        live (``live``), persistent (``config``) or current definition;
+        OPERATION_FAILED (detail reason "no metadata") when there is none."""
+        from virtctl.xml.metadata import TYPES
+
+        if kind not in TYPES:
+            raise InvalidArg(f"unknown metadata type '{kind}'")
+        return self._drv.get_metadata(self._uuid, kind, uri=uri, live=live, config=config)
+
+    def set_metadata(self, kind: str, value: str | None, *, key: str | None = None, uri: str | None = None,
+                     live: bool = False, config: bool = False) -> None:
+        """Set (``value`` None or "": remove) the title, description or custom
+        element of namespace ``uri`` under prefix ``key``."""
+        from virtctl.xml.metadata import TYPES
+
+        if kind not in TYPES:
+            raise InvalidArg(f"unknown metadata type '{kind}'")
+        self._write("changing metadata")
+        self._drv.set_metadata(self._uuid, kind, value, key=key, uri=uri, live=live, config=config)
+
+    def inject_nmi(self) -> None:
+        self._write("injecting an NMI")
+        self._drv.inject_nmi(self._uuid)
+
+    def pm_suspend(self, target: str, *, duration: int = 0) -> None:
+        """Suspend the guest's power state: ``target`` mem, disk or hybrid."""
+        if target not in ("mem", "disk", "hybrid"):
+            raise InvalidArg("Invalid target", detail={"target": target})
+        self._write("suspending a domain")
+        self._drv.pm_suspend(self._uuid, target, duration=duration)
+
+    def pm_wakeup(self) -> None:
+        self._write("waking up a domain")
+        self._drv.pm_wakeup(self._uuid)
+
+    def send_process_signal(self, pid: int, signum: int) -> None:
+        self._write("sending a signal")
+        self._drv.send_process_signal(self._uuid, pid, signum)

@@ -328,7 +328,7 @@ def execute(session, name: str, ctx) -> int:
         if name in ("quit", "shell"):  # nothing more to say after these
             return int(status)
         # a successful echo ended its own line; so does virsh's net-update
-        line_done = name in ("echo", "net-update") and not status
+        line_done = (name in ("echo", "net-update") or session.__dict__.pop("line_done", False)) and not status
         if session.timing:
             elapsed = (time.perf_counter() - started) * 1000
             if session.json:

@@ -16,6 +16,7 @@ POOL = "Storage Pool"
 VOLUME = "Storage Volume"
 SELF = "Virtctl itself"
 NETWORK = "Networking"
+DOMAIN_EVENTS = "Domain Events"
 
 # name -> (module under virtctl.commands, attribute, group)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -160,6 +161,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "maxvcpus": ("host_stats", "maxvcpus", HOST),
     "sysinfo": ("host_stats", "sysinfo", HOST),
     "freecell": ("host_stats", "freecell", HOST),
+    "event": ("domain_event", "event", DOMAIN_EVENTS),
+    "desc": ("domain_meta", "desc", DOMAIN_MGMT),
+    "metadata": ("domain_meta", "metadata", DOMAIN_MGMT),
+    "vncdisplay": ("domain_meta", "vncdisplay", DOMAIN_MGMT),
+    "ttyconsole": ("domain_meta", "ttyconsole", DOMAIN_MGMT),
+    "inject-nmi": ("domain_meta", "inject_nmi", DOMAIN_MGMT),
+    "dompmsuspend": ("domain_meta", "dompmsuspend", DOMAIN_MGMT),
+    "dompmwakeup": ("domain_meta", "dompmwakeup", DOMAIN_MGMT),
+    "send-process-signal": ("domain_meta", "send_process_signal", DOMAIN_MGMT),
 }
 
 # alias -> command; aliases are listed in help beside their command
@@ -169,7 +179,7 @@ ALIASES: dict[str, str] = {
 }
 
 # virsh's order: ... Networking, ..., Snapshot, ..., Storage Pool, Storage Volume
-GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, HOST, NETWORK, SNAPSHOT, POOL, VOLUME, XML_GROUP, SELF]
+GROUP_ORDER = [DOMAIN_MGMT, DOMAIN_MON, DOMAIN_EVENTS, HOST, NETWORK, SNAPSHOT, POOL, VOLUME, XML_GROUP, SELF]
 
 # commands that run without a connection (virsh's VSH_CMD_FLAG_NOCONNECT, plus
 # validate): a command string of only these never opens one

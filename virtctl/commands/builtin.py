@@ -12,6 +12,7 @@ from virtctl.errors import VirtError
 
 # `help KEYWORD` lists one group, as in virsh ('help domain')
 GROUP_KEYWORDS = {DOMAIN_MGMT: "domain", DOMAIN_MON: "monitor", HOST: "host", XML_GROUP: "xml", SELF: "virtctl"}
+GROUP_KEYWORDS["Domain Events"] = "events"
 
 
 @command("echo", help="""Print the arguments (useful in scripts and to test quoting).

@@ -215,6 +215,13 @@ def _remove_if_stale(path: str, name: str) -> None:
     unlink_quiet(path)
 
 
+
+def _emit(state, d, event: str, detail: str | None = None) -> None:
+    """A pool lifecycle event into the connection's journal (virsh pool-event's names)."""
+    from virtctl.drivers.qemu import events
+
+    events.emit(state, "pool", d.name, d.uuid, "lifecycle", detail, lifecycle=event)
+
 class _Def:
     __slots__ = ("uuid", "name", "type", "target")
 
@@ -383,7 +390,9 @@ class QemuPoolDriver(PoolDriver):
             if other.uuid == d.uuid and other.name != d.name:
                 raise OperationFailed(f"operation failed: pool '{other.name}' is already defined with uuid {d.uuid}")
         ensure_dir(self.conf_dir)
+        existed = os.path.exists(os.path.join(self.conf_dir, d.uuid + ".xml"))
         atomic_write(os.path.join(self.conf_dir, d.uuid + ".xml"), d.xml())
+        _emit(self.state, d, "Defined", "Updated" if existed else "Added")
         return self._record(d)
 
     def create_xml(self, xml: str, *, source: str = "<input>", build: bool = False) -> PoolRecord:
@@ -410,12 +419,14 @@ class QemuPoolDriver(PoolDriver):
                                   "(pool-build creates it)")
         ensure_dir(self.run_dir)
         atomic_write(self._active_flag(d), "", sync=False)
+        _emit(self.state, d, "Started")
 
     def destroy(self, uuid: str) -> None:
         d = self._active(uuid)
         self._not_default(d, "destroy")
         with self._locked(d):
             unlink_quiet(self._active_flag(d))
+            _emit(self.state, d, "Stopped")
 
     def delete(self, uuid: str) -> None:
         d = self._def(uuid)
@@ -436,6 +447,7 @@ class QemuPoolDriver(PoolDriver):
             raise OperationInvalid(f"Requested operation is not valid: storage pool '{d.name}' is still active")
         unlink_quiet(os.path.join(self.conf_dir, d.uuid + ".autostart"))
         unlink_quiet(os.path.join(self.conf_dir, d.uuid + ".xml"))
+        _emit(self.state, d, "Undefined")
 
     def set_autostart(self, uuid: str, *, enabled: bool) -> None:
         d = self._def(uuid)

@@ -1,0 +1,152 @@
+"""event: wait for domain events and print them, as virsh's ``event``.
+
+Events come from the connection's event journal (drivers/qemu/events.py);
+on the test driver nothing but this process can change the domains, so
+``event`` only waits (as virsh's own ``event`` does in a batch on
+test:///default).
+"""
+from __future__ import annotations
+
+import click
+
+from virtctl.cli.options import Number, command, mutually_exclusive, option
+from virtctl.cli.session import pass_session
+from virtctl.errors import InvalidArg
+
+# virsh event --list, in libvirt's event-id order
+EVENT_TYPES = (
+    "lifecycle", "reboot", "rtc-change", "watchdog", "io-error", "graphics", "io-error-reason",
+    "control-error", "block-job", "disk-change", "tray-change", "pm-wakeup", "pm-suspend",
+    "balloon-change", "pm-suspend-disk", "device-removed", "block-job-2", "tunable",
+    "agent-lifecycle", "device-added", "migration-iteration", "job-completed",
+    "device-removal-failed", "metadata-change", "block-threshold", "memory-failure",
+    "memory-device-size-change",
+)
+
+
+def timestamp(t: float) -> str:
+    """virsh's event timestamp (libvirt's virTimeStringNowRaw, always UTC)."""
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}+0000"
+
+
+def event_text(ev: dict) -> str:
+    """One event as virsh prints it (without the timestamp)."""
+    kind, name = ev.get("event"), ev.get("name")
+    head = f"event '{kind}' for domain '{name}'"
+    if kind == "lifecycle":
+        return f"{head}: {ev.get('lifecycle')} {ev.get('detail')}"
+    if kind == "reboot":
+        return head
+    if kind == "rtc-change":
+        return f"{head}: {ev.get('offset', 0)}"
+    if kind == "watchdog":
+        return f"{head}: {ev.get('action')}"
+    if kind == "io-error":
+        return f"{head}: {ev.get('path') or ev.get('device')} ({ev.get('device')}) {ev.get('action')}"
+    if kind in ("device-removed", "device-added"):
+        return f"{head}: {ev.get('alias')}"
+    if kind == "balloon-change":
+        return f"{head}: {ev.get('actual')}"
+    if kind in ("pm-wakeup", "pm-suspend", "pm-suspend-disk"):
+        return f"{head}: {ev.get('reason') or 'unknown'}"
+    if kind == "metadata-change":
+        return f"{head}: type {ev.get('type')}, uri {ev.get('uri') or '(null)'}"
+    return head
+
+
+def event_json(ev: dict) -> dict:
+    """An event's JSON Lines object (README: the event shape)."""
+    out = {"time": ev.get("time"), "type": ev.get("event"), "domain": ev.get("name"), "uuid": ev.get("uuid")}
+    if ev.get("event") == "lifecycle":
+        out["event"], out["detail"] = ev.get("lifecycle"), ev.get("detail")
+    for k, v in ev.items():
+        if k not in ("time", "kind", "name", "uuid", "event", "detail", "lifecycle", "pid"):
+            out[k] = v
+    return out
+
+
+@command("event", help="""Wait for domain events and print them.
+
+Without --loop it ends after the first event; --timeout SECONDS ends the
+wait.  Events are those that happen after it started: lifecycle changes
+made by any virtctl process on this connection (define, start, shutdown,
+destroy, ...) and what the guests do (power off, reboot, pause on an error).
+With --json each event is one JSON object on its own line (JSON Lines).
+
+\b
+Examples:
+  virtctl event --all --loop --timestamp
+  virtctl event --domain web1 --event lifecycle --timeout 60
+  virtctl --json event --all --loop | jq -c 'select(.event == "Stopped")'""")
+@option("--domain", metavar="DOMAIN", help="filter by domain name, id or uuid", completer="domain:all")
+@option("--event", "event_", metavar="TYPE", help="which event type to wait for",
+        completer="enum:" + "|".join(EVENT_TYPES))
+@click.option("--all", "all_", is_flag=True, help="wait for all events instead of just one type")
+@click.option("--loop", is_flag=True, help="loop until timeout or interrupt, rather than one event")
+@option("--timeout", type=Number(minimum=1), metavar="SECONDS", help="timeout seconds", completer="none")
+@click.option("--list", "list_", is_flag=True, help="list valid event types")
+@click.option("--timestamp", "timestamp_", is_flag=True, help="show timestamp for each printed event")
+@mutually_exclusive("list", "all")
+@mutually_exclusive("list", "event")
+@mutually_exclusive("all", "event")
+@pass_session
+def event(session, domain, event_, all_, loop, timeout, list_, timestamp_):
+    if list_:
+        session.emit(list(EVENT_TYPES), "".join(t + "\n" for t in EVENT_TYPES))
+        return
+    if not all_ and event_ is None:
+        raise InvalidArg("one of --list, --all, or --event <type> is required")
+    if event_ is not None and event_ not in EVENT_TYPES:
+        raise InvalidArg(f"unknown event type {event_}", detail={"event": event_})
+    uuid = session.domain(domain).uuid if domain is not None else None
+    count, timed_out = follow(session, uuid=uuid, types=None if all_ else {event_}, loop=loop,
+                              timeout=timeout, stamp=bool(timestamp_))
+    if session.json:
+        _line(session, {"events_received": count, "timed_out": timed_out})
+    else:
+        if timed_out:
+            session.print("event loop timed out")
+        session.print(f"events received: {count}")
+    if not count:
+        raise click.exceptions.Exit(1)  # virsh: no event is a failure, without a message
+
+
+def _line(session, obj: dict) -> None:
+    import json
+
+    session.out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    session.out.flush()
+
+
+def follow(session, *, uuid, types, loop: bool, timeout: int | None, stamp: bool) -> tuple[int, bool]:
+    """Print matching events until one was printed (``loop``: until the
+    timeout or an interrupt); (how many, whether the timeout ended it)."""
+    import time
+
+    follower = session.conn.event_follower()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    count = 0
+    try:
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return count, True
+            for ev in follower.wait(left):
+                if ev.get("kind") != "domain" or (uuid is not None and ev.get("uuid") != uuid) \
+                        or (types is not None and ev.get("event") not in types):
+                    continue
+                count += 1
+                if session.json:
+                    _line(session, event_json(ev))
+                else:
+                    session.out.write((timestamp(ev.get("time") or time.time()) + ": " if stamp else "")
+                                      + event_text(ev) + "\n")
+                    session.out.flush()
+                if not loop:
+                    return count, False
+    except KeyboardInterrupt:  # virsh: Ctrl-C ends the wait, the count is still printed
+        return count, False
+    finally:
+        follower.close()
