@@ -102,6 +102,54 @@ ITEMS: dict[str, list[str]] = {
         "tests/cli/test_virsh_wide_libvirt.py::test_every_wide_case_through_libvirt_as_virsh",
         "tests/cli/test_virsh_wide_libvirt.py::test_differs_are_in_the_readme",
     ],
+    "`net-destroy --force` (qemu)": [
+        "tests/integration/test_qemu_network.py::test_nat_network_lease_http_dnsmasq_death_and_full_cleanup",
+    ],
+    "`<portForward>` without `address` listens on 127.0.0.1 only": [
+        "tests/qemu_argv/test_argv_net_user.py::test_hostfwd_default_address_ranges_to_and_exclude",
+        "tests/qemu_argv/test_argv_net_user.py::test_bad_forwards",
+    ],
+    "QEMU snapshots: names may not start with `.`": [
+        "tests/integration/test_qemu_snapshot.py::test_bad_input_changes_nothing",
+        "tests/integration/test_qemu_snapshot.py::test_offline_internal_snapshot_tree_revert_delete_and_reparent",
+    ],
+    "`vol-wipe` of a qcow2 volume leaves an empty qcow2 image": [
+        "tests/integration/test_qemu_storage_safety.py::test_wipe_qcow2_leaves_an_empty_qcow2_of_the_same_size_and_backing",
+    ],
+    "Block jobs: `blockresize` refuses a size below": [
+        "tests/integration/test_qemu_blockjob.py::test_blockpull_blockcopy_pivot_blockresize_vol_resize_and_bad_input",
+        "tests/cli/test_blockjob_commands.py::test_api_checks_and_test_driver_answers",
+    ],
+    "Hotplug on the test driver: libvirt's test driver refuses": [
+        "tests/cli/test_hotplug_commands.py::test_attach_disk_flags_on_a_running_domain",
+        "tests/cli/test_hotplug_commands.py::test_change_media_and_update_device",
+    ],
+    "`attach-interface` takes type `user`": [
+        "tests/cli/test_hotplug_commands.py::test_attach_interface_and_detach_by_mac",
+        "tests/integration/test_qemu_hotplug.py::test_attach_interface_user_seen_by_guest",
+    ],
+    "A detach that the guest does not answer fails with `OPERATION_TIMEOUT`": [
+        "tests/integration/test_qemu_hotplug.py::test_detach_the_guest_ignores_times_out_cleanly",
+    ],
+    "q35 definitions without PCI controllers get four `pcie-root-port`s": [
+        "tests/test_spare_ports_and_desc_edit.py::test_q35_definition_without_pci_controllers_gets_spare_root_ports",
+    ],
+    "`domstats` without domain names lists the domains in the driver's order": [
+        "tests/cli/test_virsh_stats.py::test_wide_node",
+    ],
+    "`event --json` prints JSON Lines": [
+        "tests/cli/test_virsh_meta_event.py::test_event_json_timeout",
+        "tests/integration/test_qemu_events.py::test_event_loop_sees_everything_in_order",
+    ],
+    "`dompmsuspend` on the QEMU driver is NOT_SUPPORTED": [
+        "tests/integration/test_qemu_events.py::test_desc_metadata_inject_nmi_on_running_guest",
+    ],
+    "`ttyconsole` on a running QEMU domain says that its console is a unix": [
+        "tests/integration/test_qemu_events.py::test_desc_metadata_inject_nmi_on_running_guest",
+    ],
+    "`desc --edit` and `metadata --edit` open `$VISUAL`/`$EDITOR`": [
+        "tests/test_spare_ports_and_desc_edit.py::test_desc_edit_runs_the_editor_on_the_description",
+    ],
     "A disk's `<backingStore>` chain in a definition must be the one its images record": [
         "tests/qemu_argv/test_argv_confined.py::test_chain_given_must_be_the_images",
     ],

@@ -44,6 +44,7 @@ COMPARED_ELSEWHERE = {
     **{c: "tests/cli/test_virsh_storage.py" for c in ("pool-create", "pool-define", "pool-edit",
                                                        "vol-create", "vol-create-from")},
     "snapshot-edit": "tests/cli/test_virsh_snapshot.py",
+    "domifaddr": "tests/cli/test_virsh_domain_net.py",
     **{c: "tests/cli/test_virsh_hotplug.py" for c in (
         "attach-device", "detach-device", "detach-device-alias", "update-device", "attach-disk", "detach-disk",
         "attach-interface", "detach-interface", "change-media")},
