@@ -34,12 +34,17 @@ def _set_alias(el, name: str) -> None:
     xmlapi.sub(el, "alias", {"name": name}, index=list(el).index(addr) if addr is not None else None)
 
 
-def _undo_nodes(q, names) -> None:
+def _undo_nodes(q, names) -> list[str]:
+    """Delete the block nodes ``names`` from the last to the first; returns
+    those QEMU would not delete, in the order given."""
+    left = []
     for n in reversed(list(names)):
         try:
             q.command("blockdev-del", {"node-name": n})
-        except Exception:  # noqa: BLE001 - best effort: the error that matters is raised by the caller
-            pass
+        except Exception as exc:  # noqa: BLE001 - best effort: the error that matters is raised by the caller
+            if "find node" not in str(exc):  # one that is gone already is done
+                left.append(n)
+    return left[::-1]
 
 
 def attach_disk(state, run, new_live, el) -> None:
@@ -159,15 +164,29 @@ def detach(state, run, removed) -> None:
         except (QMPError, OSError) as exc:
             run.update(unplugs=[p for p in run.record.get("unplugs") or [] if p.get("id") != alias])
             raise rt.qmp_error(exc, f"detach {devices.describe(removed)}") from None
-        release(q, backend)
-    run.update(unplugs=[p for p in run.record.get("unplugs") or [] if p.get("id") != alias])
+        left = release(q, backend)
+    others = [p for p in run.record.get("unplugs") or [] if p.get("id") != alias]
+    run.update(unplugs=others + ([{"id": alias, "nodes": left[::-1]}] if left else []) or None)
 
 
-def release(q, backend: dict) -> None:
-    """Delete what backed a device QEMU has removed (its block nodes, its netdev)."""
-    _undo_nodes(q, reversed(backend.get("nodes") or []))
+def release(q, backend: dict, settle: float = 3.0) -> list[str]:
+    """Delete what backed a device QEMU has removed (its block nodes, its
+    netdev); returns the block nodes still in use.
+
+    QEMU lets go of a removed device's drive only when the device object is
+    finalized, which may come after DEVICE_DELETED and after qom-list stops
+    listing the device (RCU-deferred): "in use" is retried a short while, and
+    what is still held is left for a later command (the ``unplugs`` record)."""
+    import time
+
+    left = _undo_nodes(q, reversed(backend.get("nodes") or []))
+    deadline = time.monotonic() + settle
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = _undo_nodes(q, left)
     if backend.get("netdev"):
         try:
             q.command("netdev_del", {"id": backend["netdev"]})
         except Exception:  # noqa: BLE001 - gone already
             pass
+    return left

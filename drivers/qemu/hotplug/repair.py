@@ -46,7 +46,9 @@ def finish(state, uuid: str, rec: dict) -> dict:
                 if u.get("id") in present:
                     still.append(u)
                     continue
-                release(q, u)
+                left = release(q, u)
+                if left:  # QEMU still holds them: the next command deletes them
+                    still.append({"id": u["id"], "nodes": left[::-1]})
                 el = devices.find_alias(live.root, u["id"]) if live is not None else None
                 if el is not None:
                     el.getparent().remove(el)
