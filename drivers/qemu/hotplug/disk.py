@@ -98,7 +98,7 @@ def attach_interface(state, run, new_live, el) -> None:
 
     live_el = devices.find_match(new_live.root, el)
     index = net.free_index(new_live.root)
-    netdev = net.netdev_args(state, run.uuid, live_el, f"hostnet{index}")
+    netdev, tap = net.netdev_args(state, run, live_el, f"hostnet{index}")
     dev = net.device_args(live_el, index)
     with run.qmp() as q:
         try:
@@ -106,10 +106,17 @@ def attach_interface(state, run, new_live, el) -> None:
         except QMPError as exc:
             raise rt.qmp_error(exc, "attach-interface") from None
         _set_alias(live_el, dev["id"])
-        run.update(hotplug={"op": "attach", "id": dev["id"], "netdev": netdev["id"],
+        run.update(hotplug={"op": "attach", "id": dev["id"], "netdev": netdev["id"], "tap": tap,
                             "device": xmlapi.tostring(live_el)})
         added = False
         try:
+            if tap:
+                try:
+                    net.make_tap(state, run, live_el, tap)
+                except BaseException:
+                    run.update(hotplug=None, taps=net.drop_taps(run.record, [tap]) or None)
+                    raise
+                faults.killpoint("hotplug:tap-made")
             q.command("netdev_add", netdev)
             added = True
             faults.killpoint("hotplug:netdev-added")
@@ -120,7 +127,7 @@ def attach_interface(state, run, new_live, el) -> None:
                     q.command("netdev_del", {"id": netdev["id"]})
                 except Exception:  # noqa: BLE001
                     pass
-            run.update(hotplug=None)
+            run.update(hotplug=None, **({"taps": net.drop_taps(run.record, [tap]) or None} if tap else {}))
             raise rt.qmp_error(exc, "attach interface") from None
 
 
@@ -149,7 +156,10 @@ def detach(state, run, removed) -> None:
             else:
                 from virtctl.drivers.qemu.hotplug import net
 
-                backend = {"netdev": net.netdev_of(alias)}
+                tap = removed.find("target")
+                tap = tap.get("dev") if tap is not None else None
+                backend = {"netdev": net.netdev_of(alias),
+                           "tap": tap if tap in (run.record.get("taps") or []) else None}  # only one we made
             pending = list(run.record.get("unplugs") or [])
             pending = [p for p in pending if p.get("id") != alias] + [{"id": alias, **backend}]
             run.update(unplugs=pending)
@@ -166,7 +176,9 @@ def detach(state, run, removed) -> None:
             raise rt.qmp_error(exc, f"detach {devices.describe(removed)}") from None
         left = release(q, backend)
     others = [p for p in run.record.get("unplugs") or [] if p.get("id") != alias]
-    run.update(unplugs=others + ([{"id": alias, "nodes": left[::-1]}] if left else []) or None)
+    taps_left = {"taps": [t for t in run.record.get("taps") or [] if t != backend["tap"]] or None} \
+        if backend.get("tap") else {}
+    run.update(unplugs=others + ([{"id": alias, "nodes": left[::-1]}] if left else []) or None, **taps_left)
 
 
 def release(q, backend: dict, settle: float = 3.0) -> list[str]:
@@ -189,4 +201,8 @@ def release(q, backend: dict, settle: float = 3.0) -> list[str]:
             q.command("netdev_del", {"id": backend["netdev"]})
         except Exception:  # noqa: BLE001 - gone already
             pass
+    if backend.get("tap"):  # after netdev_del: QEMU has let go of it
+        from virtctl.drivers.qemu.network import taps
+
+        taps.remove(backend["tap"])
     return left
