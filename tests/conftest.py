@@ -23,6 +23,9 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 # (the source tree keeps drivers/ at the top level).
 import virtctl.drivers  # noqa: F401,E402
 
+# the `sshd` fixture (an sshd of the run's own on 127.0.0.1): tests/sshd_fixture.py
+pytest_plugins = ["sshd_fixture"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch):
