@@ -432,3 +432,18 @@ def exclusive(**flags: bool) -> None:
         a, b = given[:2]
         raise UsageError(
             f"Options --{a.replace('_', '-')} and --{b.replace('_', '-')} are mutually exclusive")
+
+
+def virsh_int(text: str | None, option_name: str) -> int | None:
+    """A virsh ``int`` option given as text (None: not given): a decimal that
+    fits in 32 bits, else ``Numeric value 'x' for <option> option is
+    malformed or out of range``."""
+    if text is None:
+        return None
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = None
+    if value is None or not -2**31 <= value < 2**31 or text.strip() != text or "_" in text:
+        raise InvalidArg(f"Numeric value '{text}' for <{option_name}> option is malformed or out of range")
+    return value
