@@ -40,6 +40,11 @@ def test_attach_interface_on_a_network_gets_a_lease_and_detach_removes_the_tap(n
     assert "<alias name='net0'/>" in live
     assert "INTERFACE=vcbr-hp" in env.sh("cat", "/sys/class/net/vnet0/master/uevent").stdout
     assert MAC not in env.ok("dumpxml", "h1", "--inactive")  # --live only
+    # the guest sees the NIC when its PCI hotplug is done, seconds later on a
+    # loaded machine: dhcp only then (it asks on the interfaces present)
+    _console(env, "h1", "run i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 600 ]; do sleep 0.2; "
+                        "i=$((i+1)); done; echo nic-seen-$i")
+    _wait_serial(env, "h1", "VIRTCTL-GUEST-OUT nic-seen-")
     _console(env, "h1", "dhcp")
     data = _wait_serial(env, "h1", "VIRTCTL-GUEST-NET eth0 10.79.0.")
     ip = data.split("VIRTCTL-GUEST-NET eth0 ", 1)[1].split()[0]
