@@ -325,3 +325,10 @@ class LibvirtDomainDriver(DomainDriver):
             if xml is None:
                 xml = self._dom(uuid).XMLDesc(0)
             return shlex.split(self.conn.domainXMLToNative("qemu-argv", xml, 0))
+
+    # --- console (drivers/libvirt/console.py) --------------------------------------------
+    def open_console(self, uuid: str, *, devname: str | None = None, force: bool = False,
+                     safe: bool = False):
+        from virtctl.drivers.libvirt.console import LibvirtConsoleStream
+
+        return LibvirtConsoleStream(self.lv, self.conn, self._dom(uuid), devname=devname, force=force, safe=safe)

@@ -27,6 +27,9 @@ class LibvirtDriver(Driver):
         super().__init__(uri, readonly=readonly)
         lv = self.lv = import_binding()
         self.target = libvirt_uri(uri.text)
+        from virtctl.drivers.libvirt.events import register_impl
+
+        register_impl(lv)  # before the open: events and console streams need it (events.py)
         try:
             self.conn = lv.openReadOnly(self.target) if readonly else lv.open(self.target)
         except lv.libvirtError as exc:
@@ -69,3 +72,8 @@ class LibvirtDriver(Driver):
     def canonical_uri(self) -> str:
         with mapped(self.lv):
             return PREFIX + self.conn.getURI() if self.uri.text.startswith(PREFIX) else self.conn.getURI()
+
+    def event_follower(self):
+        from virtctl.drivers.libvirt.events import Follower
+
+        return Follower(self.lv, self.conn)
