@@ -14,6 +14,7 @@ REGISTRY: dict[str, str] = {
     "test": "virtctl.drivers.test.driver:TestDriver",
     "qemu": "virtctl.drivers.qemu.driver:QemuDriver",
     "libvirt": "virtctl.drivers.libvirt.driver:LibvirtDriver",
+    "virtctl": "virtctl.drivers.remote.driver:RemoteDriver",  # virtctl+ssh://: virtctl on another host
 }
 
 # the hypervisor schemes of libvirt 9.0's drivers: a URI with one of these that

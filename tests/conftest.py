@@ -10,9 +10,21 @@ import pytest
 # venv's), never another one found first on PATH.
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
+# A suite started in the background of a non-interactive shell (`.ci/run &`, nohup)
+# inherits SIGINT ignored, and so would every virtctl it runs: the Ctrl-C tests would
+# then see a command that cannot be interrupted. A Python handler here is reset to the
+# default in each child at exec, so children get the SIGINT an operator's terminal gives.
+import signal  # noqa: E402
+
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # The suite tests the installed package: virtctl.drivers exists only there
 # (the source tree keeps drivers/ at the top level).
 import virtctl.drivers  # noqa: F401,E402
+
+# the `sshd` fixture (an sshd of the run's own on 127.0.0.1): tests/sshd_fixture.py
+pytest_plugins = ["sshd_fixture"]
 
 
 @pytest.fixture(autouse=True)

@@ -140,6 +140,7 @@ ITEMS: dict[str, list[str]] = {
     "`event --json` prints JSON Lines": [
         "tests/cli/test_virsh_meta_event.py::test_event_json_timeout",
         "tests/integration/test_qemu_events.py::test_event_loop_sees_everything_in_order",
+        "tests/cli/test_top_events.py::test_unknown_network_or_pool_is_an_error_at_once",
     ],
     "`dompmsuspend` on the QEMU driver is NOT_SUPPORTED": [
         "tests/integration/test_qemu_events.py::test_desc_metadata_inject_nmi_on_running_guest",

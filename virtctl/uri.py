@@ -84,7 +84,7 @@ def _read(path: str, what: str) -> bytes | None:
         raise VirtError(f"cannot read {what} '{path}': {exc.strerror}", code="SYSTEM_ERROR") from None
 
 
-def _from_config() -> str | None:
+def _config() -> dict | None:
     path = config_path()
     data = _read(path, "config file")
     if data is None:
@@ -92,9 +92,16 @@ def _from_config() -> str | None:
     import tomllib  # lazily: most runs have no config file
 
     try:
-        conf = tomllib.loads(data.decode("utf-8"))
+        return tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise VirtError(f"config file '{path}' is not valid TOML: {exc}", code="INVALID_ARG") from None
+
+
+def _from_config() -> str | None:
+    conf = _config()
+    if conf is None:
+        return None
+    path = config_path()
     uri = conf.get("uri")
     if uri is not None and not isinstance(uri, str):
         raise VirtError(f"config file '{path}': 'uri' must be a string", code="INVALID_ARG")
@@ -133,8 +140,41 @@ def _from_libvirt_conf() -> str | None:
     return uri_default_of(data.decode("utf-8", errors="replace"), path)
 
 
+def remotes() -> dict[str, str]:
+    """The named remotes of the config file, in its order: ``[remotes.NAME]``
+    tables with ``uri = "..."`` (README, "Named remotes and the fleet view")."""
+    conf = _config() or {}
+    table = conf.get("remotes", {})
+    path = config_path()
+    if not isinstance(table, dict):
+        raise VirtError(f"config file '{path}': 'remotes' must be a table ([remotes.NAME])", code="INVALID_ARG")
+    out = {}
+    for name, entry in table.items():
+        uri = entry.get("uri") if isinstance(entry, dict) else None
+        if not isinstance(uri, str) or not uri:
+            raise VirtError(f"config file '{path}': [remotes.{name}] needs uri = \"...\"", code="INVALID_ARG")
+        out[name] = uri
+    return out
+
+
+def remote_uri(name: str) -> str:
+    """The URI of the named remote ``name`` (``-c @name``); CONNECT_FAILED when there is none."""
+    known = remotes()
+    if name not in known:
+        have = ", ".join(known) or "none"
+        raise ConnectFailed(f"no remote named '{name}' in the config file '{config_path()}' "
+                            f"(known: {have}); add [remotes.{name}] uri = \"...\"",
+                            detail={"remote": name})
+    return known[name]
+
+
 def resolve(explicit: str | None) -> str:
-    """The URI to connect to, by the documented order."""
+    """The URI to connect to, by the documented order; ``@NAME`` is the named remote NAME."""
+    uri = _resolve(explicit)
+    return remote_uri(uri[1:]) if uri.startswith("@") else uri
+
+
+def _resolve(explicit: str | None) -> str:
     if explicit:
         return explicit
     for var in ("VIRTCTL_DEFAULT_URI", "VIRSH_DEFAULT_CONNECT_URI", "LIBVIRT_DEFAULT_URI"):

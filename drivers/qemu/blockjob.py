@@ -200,10 +200,29 @@ class QemuBlockMixin:
                 except OSError:
                     pass
         self._sync_disk(run, q, el)
+        if entry and entry.get("nodes"):
+            self._drop_unused_nodes(q, el, entry["nodes"])
         killpoint("blockjob:synced")
         if entry is not None:
             self._bj_set_job(run, target, None)
         return job
+
+    def _drop_unused_nodes(self, q, el, before: list[str]) -> None:
+        """After a job (dismissed: see above), ``blockdev-del`` the layers of the
+        chain it started from that the disk no longer uses (the overlay merged by
+        an active commit and pivot, the source of a pivoted copy, the layers a
+        commit or pull took out), format node then storage node. A node QEMU
+        still uses refuses, and stays."""
+        now = {layer["node"] for layer in self._bj_chain(q, el)}
+        for node in before:
+            if not node or node in now:
+                continue
+            names = [node] + ([node[:-len("-format")] + "-storage"] if node.endswith("-format") else [])
+            for name in names:
+                try:
+                    self._bj_call(q, "blockdev-del", {"node-name": name})
+                except VirtError:
+                    break  # in use: and so is what is below it
 
     def _drop_copy_nodes(self, q, entry: dict) -> None:
         for node in (entry.get("format_node"), entry.get("storage_node")):
@@ -397,7 +416,8 @@ class QemuBlockMixin:
             if ti:
                 self._reopen_rw(q, chain, ti - 1)  # the image above top gets a new backing file name
             kind = "active-commit" if ti == 0 else "commit"
-            self._bj_set_job(run, target, {"type": kind, "top": chain[ti]["path"], "base": chain[bi]["path"]})
+            self._bj_set_job(run, target, {"type": kind, "top": chain[ti]["path"], "base": chain[bi]["path"],
+                                           "nodes": [layer["node"] for layer in chain]})
             args = {"job-id": _job_id(target), "device": chain[0]["node"], "base-node": chain[bi]["node"],
                     "auto-dismiss": False}
             if ti:
@@ -421,7 +441,7 @@ class QemuBlockMixin:
                 raise InvalidArg(f"invalid argument: disk '{target}' has no backing chain to pull")
             if bandwidth:
                 args["speed"] = bandwidth
-            self._bj_set_job(run, target, {"type": "pull", "base": base})
+            self._bj_set_job(run, target, {"type": "pull", "base": base, "nodes": [layer["node"] for layer in chain]})
             self._start_or_forget(run, q, target, "block-stream", args, "blockpull")
 
     def block_copy(self, uuid: str, disk: str, dest: str, *, format: str | None = None,  # noqa: A002
@@ -456,7 +476,8 @@ class QemuBlockMixin:
             n = int(time.time() * 1000) % 10**6  # QEMU's node names have at most 31 characters
             storage, fmt_node = f"copy{n}-{target}-storage"[:31], f"copy{n}-{target}-format"[:31]
             entry = {"type": "copy", "dest": dest, "format": fmt, "created": created,
-                     "storage_node": storage, "format_node": fmt_node}
+                     "storage_node": storage, "format_node": fmt_node,
+                     "nodes": [layer["node"] for layer in chain]}
             self._bj_set_job(run, target, entry)
             try:
                 self._bj_call(q, "blockdev-add", {"driver": "host_device" if blockdev else "file",

@@ -44,39 +44,7 @@ _CAPABILITIES = """<capabilities>
     <iommu support='no'/>
     <topology>
       <cells num='2'>
-        <cell id='0'>
-          <memory unit='KiB'>2097152</memory>
-          <pages unit='KiB' size='4'>524288</pages>
-          <pages unit='KiB' size='2048'>0</pages>
-          <pages unit='KiB' size='1048576'>0</pages>
-          <cpus num='8'>
-            <cpu id='0' socket_id='0' die_id='0' core_id='0' siblings='0'/>
-            <cpu id='1' socket_id='0' die_id='0' core_id='1' siblings='1'/>
-            <cpu id='2' socket_id='0' die_id='0' core_id='2' siblings='2'/>
-            <cpu id='3' socket_id='0' die_id='0' core_id='3' siblings='3'/>
-            <cpu id='4' socket_id='0' die_id='0' core_id='4' siblings='4'/>
-            <cpu id='5' socket_id='0' die_id='0' core_id='5' siblings='5'/>
-            <cpu id='6' socket_id='0' die_id='0' core_id='6' siblings='6'/>
-            <cpu id='7' socket_id='0' die_id='0' core_id='7' siblings='7'/>
-          </cpus>
-        </cell>
-        <cell id='1'>
-          <memory unit='KiB'>4194304</memory>
-          <pages unit='KiB' size='8'>524288</pages>
-          <pages unit='KiB' size='2048'>0</pages>
-          <pages unit='KiB' size='1048576'>0</pages>
-          <cpus num='8'>
-            <cpu id='8' socket_id='1' die_id='0' core_id='0' siblings='8'/>
-            <cpu id='9' socket_id='1' die_id='0' core_id='1' siblings='9'/>
-            <cpu id='10' socket_id='1' die_id='0' core_id='2' siblings='10'/>
-            <cpu id='11' socket_id='1' die_id='0' core_id='3' siblings='11'/>
-            <cpu id='12' socket_id='1' die_id='0' core_id='4' siblings='12'/>
-            <cpu id='13' socket_id='1' die_id='0' core_id='5' siblings='13'/>
-            <cpu id='14' socket_id='1' die_id='0' core_id='6' siblings='14'/>
-            <cpu id='15' socket_id='1' die_id='0' core_id='7' siblings='15'/>
-          </cpus>
-        </cell>
-      </cells>
+@CELLS@      </cells>
     </topology>
     <secmodel>
       <model>testSecurity</model>
@@ -112,6 +80,21 @@ _CAPABILITIES = """<capabilities>
 
 </capabilities>
 """
+
+
+def _cell(i: int, kib: int, page_kib: int) -> str:
+    """One NUMA cell of test:///default: 8 CPUs on socket ``i``, ``kib`` of
+    memory, 524288 pages of ``page_kib``."""
+    cpus = "".join(f"            <cpu id='{8 * i + c}' socket_id='{i}' die_id='0' core_id='{c}'"
+                   f" siblings='{8 * i + c}'/>\n" for c in range(8))
+    return (f"        <cell id='{i}'>\n          <memory unit='KiB'>{kib}</memory>\n"
+            f"          <pages unit='KiB' size='{page_kib}'>524288</pages>\n"
+            "          <pages unit='KiB' size='2048'>0</pages>\n"
+            "          <pages unit='KiB' size='1048576'>0</pages>\n"
+            f"          <cpus num='8'>\n{cpus}          </cpus>\n        </cell>\n")
+
+
+_CAPABILITIES = _CAPABILITIES.replace("@CELLS@", _cell(0, 2097152, 4) + _cell(1, 4194304, 8))
 
 
 def node_cpu_stats(cpu: int | None = None) -> dict:

@@ -9,7 +9,10 @@ it, and ``capabilities`` with and without its cache.
   (the floor: what any tool must do to get the same figures); in-process
   (API) too, so the CLI start-up is visible;
 * capabilities: ``virtctl capabilities`` with its probe cache removed
-  before each run vs with the cache in place.
+  before each run vs with the cache in place;
+* the test driver: ``domstats`` of a node file with ten running domains,
+  ``virsh -c test:///NODE.xml domstats`` vs ``virtctl`` (``--test-only``:
+  this part alone, no QEMU).
 
 Medians of ``--runs``; TCG; the test guest of tests/guest/build.py.
 Prints a table; asserts nothing.
@@ -59,12 +62,54 @@ def _median(f, runs: int) -> float:
     return statistics.median(times)
 
 
+NODE_DOMAIN = """  <domain type='test'>
+    <name>t{i}</name>
+    <memory unit='MiB'>128</memory>
+    <vcpu>1</vcpu>
+    <os><type>hvm</type></os>
+  </domain>
+"""
+
+
+def bench_test_driver(virtctl: str, runs: int, count: int = 10) -> None:
+    """domstats of ``count`` running test-driver domains: virsh vs virtctl."""
+    virsh = shutil.which("virsh")
+    d = tempfile.mkdtemp(prefix="vbt-")
+    try:
+        node = Path(d) / "node.xml"
+        node.write_text("<node>\n" + "".join(NODE_DOMAIN.format(i=i) for i in range(count)) + "</node>\n")
+        uri = f"test://{node}"
+        env = {"PATH": "/usr/bin:/bin", "HOME": d, "LC_ALL": "C.UTF-8"}
+
+        def one(prog):
+            r = subprocess.run([prog, "-c", uri, "domstats"], capture_output=True, text=True, env=env)
+            assert r.returncode == 0 and r.stdout.count("Domain: ") == count, r.stderr
+            return r.stdout
+
+        ours, theirs = one(virtctl), (one(virsh) if virsh else None)
+        print(f"domstats, test driver, {count} running domains (median of {runs}):")
+        print(f"  virtctl                     {_median(lambda: one(virtctl), runs) * 1000:8.1f} ms")
+        if virsh:
+            print(f"  virsh                       {_median(lambda: one(virsh), runs) * 1000:8.1f} ms")
+            blocks = lambda text: sorted(text.strip().split("\n\n"))  # noqa: E731 - order: README differs
+            print(f"  same records (order aside): {blocks(ours) == blocks(theirs)}")
+        start = _median(lambda: subprocess.run([virtctl, "-c", uri, "list --name"], capture_output=True,
+                                               env=env), runs)
+        print(f"  (virtctl list --name, start-up {start * 1000:6.1f} ms)")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--guests", type=int, default=3)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--test-only", action="store_true", help="only the test-driver comparison")
     a = ap.parse_args()
     virtctl = _virtctl()
+    bench_test_driver(virtctl, a.runs)
+    if a.test_only:
+        return
     g = build_guest()
     root = tempfile.mkdtemp(prefix="vbs-")
     uri = f"qemu:///embed?root={root}"

@@ -35,6 +35,7 @@ VIRTCTL_ONLY = {
     "shell": "virtctl's interactive shell entry; virsh has no such command",
     "save": "virsh's save hangs at random on the test driver; recorded output in test_virsh_semantics.py",
     "managedsave": "as save; recorded output in test_virsh_semantics.py",
+    "top": "beyond virsh (no virsh peer); tested in tests/cli/test_top_events.py and test_qemu_top.py",
 }
 
 # commands whose virsh comparison needs input files or an editor: compared by
@@ -44,6 +45,7 @@ COMPARED_ELSEWHERE = {
     **{c: "tests/cli/test_virsh_storage.py" for c in ("pool-create", "pool-define", "pool-edit",
                                                        "vol-create", "vol-create-from")},
     "snapshot-edit": "tests/cli/test_virsh_snapshot.py",
+    **{c: "tests/cli/test_top_events.py" for c in ("net-event", "pool-event")},
     "domifaddr": "tests/cli/test_virsh_domain_net.py",
     **{c: "tests/cli/test_virsh_hotplug.py" for c in (
         "attach-device", "detach-device", "detach-device-alias", "update-device", "attach-disk", "detach-disk",

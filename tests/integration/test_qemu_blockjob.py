@@ -111,6 +111,13 @@ def image_marker(path: str, at: str = "1M") -> bytes:
     return data.rstrip(b"\0")
 
 
+def node_files(env) -> set[str]:
+    """The images QEMU has block nodes open on (no job is kept concluded here:
+    query-named-block-nodes is safe)."""
+    out = json.loads(env.ok("qemu-monitor-command", "bj", '{"execute":"query-named-block-nodes"}'))["return"]
+    return {n["file"] for n in out}
+
+
 def source_of(env, name: str, inactive: bool = False) -> str:
     xml = env.ok("dumpxml", name, *(["--inactive"] if inactive else []))
     return re.search(r"<disk[^>]*>.*?<source file='([^']+)'", xml, re.S).group(1)
@@ -135,6 +142,7 @@ def test_active_commit_pivot_merges_into_base_and_definitions_name_it(benv, tmp_
     assert source_of(env, "bj") == base and source_of(env, "bj", inactive=True) == base
     assert "<backingStore/>" in env.ok("dumpxml", "bj")
     assert read_marker(env, uuid) == "COMMIT-MARK"  # the guest goes on, on the base
+    assert top not in node_files(env) and base in node_files(env)  # the merged overlay's nodes: deleted
     assert env.ok("blockjob", "bj", "vda", "--info") == "No current block job for vda\n"
     info = json.loads(env.ok("--json", "domblkinfo", "bj", "vda"))
     assert info["capacity"] == 64 * MIB and info["physical"] == os.path.getsize(base)
@@ -183,6 +191,8 @@ def test_blockpull_blockcopy_pivot_blockresize_vol_resize_and_bad_input(benv, tm
     write_marker(env, uuid, "AFTER-COPY")
     assert image_marker(copy).startswith(b"AFTER-COPY") and image_marker(top).startswith(b"COPY-MARK")
     assert read_marker(env, uuid) == "AFTER-COPY"
+    files = node_files(env)
+    assert copy in files and top not in files  # the copied-from image's nodes: deleted after the pivot
 
     # blockresize: the guest sees it
     env.ok("blockresize", "bj", "vda", "96M")

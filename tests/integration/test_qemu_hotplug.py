@@ -190,7 +190,8 @@ def test_refusals_leave_everything_unchanged(env, tmp_path):
         (["attach-disk", NAME, img, "sdd", "--targetbus", "sata", "--live"], 6, "cannot be hotplugged"),
         (["detach-disk", NAME, "vdz", "--live"], 2, "No disk found whose source path or target is vdz"),
         (["detach-device-alias", NAME, "nosuch0", "--live"], 1, "no device found with alias nosuch0"),
-        (["attach-interface", NAME, "network", "default", "--live"], 6, "not available yet"),
+        (["attach-interface", NAME, "network", "nosuchnet", "--live"], 3,
+         "no network with matching name 'nosuchnet'"),
     ]
     net = tmp_path / "net.xml"
     net.write_text("<network><name>x</name></network>")

@@ -213,6 +213,28 @@ def test_external_disk_only_snapshot_of_the_running_guest(env):
     assert "m1" in _tags(env.disk) and _names(env, NAME) == ["e1", "m1"]
 
 
+def test_external_snapshot_then_active_commit_pivot_back_to_the_base(env):
+    """The operator's round trip: the external snapshot taken above (e1, the guest
+    writing into ov1), then ``blockcommit --active --pivot`` merges ov1 back: the
+    base image holds the guest's writes, both definitions name the base again, and
+    the guest goes on writing to it."""
+    ov = env.base / "ov1.qcow2"
+    c = env.console
+    assert c.marker() == "CCCCCCCC" and _qemu_io_read(env.disk) == b"AAAAAAAA"
+    out = env.ok("blockcommit", NAME, "vda", "--active", "--pivot", "--wait")
+    assert out == "\nSuccessfully pivoted\n", repr(out)
+    assert _qemu_io_read(env.disk) == b"CCCCCCCC"  # the overlay's data is in the base now
+    for xml in (env.ok("dumpxml", NAME), env.ok("dumpxml", NAME, "--inactive")):
+        assert f"<source file='{env.disk}'/>" in xml and str(ov) not in xml
+    blocks = json.loads(env.ok("qemu-monitor-command", NAME, '{"execute":"query-block"}'))["return"]
+    assert [b["inserted"]["image"]["filename"] for b in blocks if b.get("inserted")] == [str(env.disk)]
+    c.write_marker("DDDDDDDD")  # the guest writes to the base itself again
+    assert c.marker() == "DDDDDDDD" and _qemu_io_read(env.disk) == b"DDDDDDDD"
+    assert env.ok("blockjob", NAME, "vda", "--info").strip() == "No current block job for vda"
+    # the snapshot's metadata stays (as libvirt keeps it): e1 still names its overlay
+    assert _names(env, NAME) == ["e1", "m1"]
+
+
 def _qemu_io_read(path) -> bytes:
     out = subprocess.run(["qemu-io", "-r", "-U", "-f", "qcow2", "-c", "read -v 0 8", str(path)],
                          capture_output=True, text=True, check=True).stdout

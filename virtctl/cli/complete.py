@@ -60,6 +60,17 @@ _PAUSED = {"paused", "pmsuspended"}
 KNOWN_URIS = ("test:///default", "qemu:///session", "qemu:///system")
 
 
+def _named_remotes() -> dict:
+    """[remotes.NAME] of the config file (-c @NAME, list --remote); none when it is unreadable."""
+    from virtctl.errors import VirtError
+    from virtctl.uri import remotes
+
+    try:
+        return remotes()
+    except VirtError:
+        return {}
+
+
 class Metadata:
     """Live objects for completion.  ``domains`` may be a list or a callable
     returning one (evaluated on first use: a one-shot completion connects
@@ -466,7 +477,16 @@ def complete_value(opt: OptionSpec, incomplete: str, meta: Metadata, commands: C
     if c == "uri":
         uris = [(u, "current connection" if u == meta.uri else "") for u in
                 ([meta.uri] if meta.uri else []) + list(KNOWN_URIS)]
+        uris += [(f"@{n}", u) for n, u in _named_remotes().items()]
         return Completions(_matching(uris, incomplete, prefix))
+    if c == "remote":  # list --remote: named remotes, a comma list, or all
+        names = _named_remotes()
+        if "," in incomplete:
+            head, _, incomplete = incomplete.rpartition(",")
+            prefix += head + ","
+            names = {n: u for n, u in names.items() if n not in head.split(",")}
+        items = list(names.items()) + ([("all", "every named remote")] if not prefix else [])
+        return Completions(_matching(items, incomplete, prefix))
     if c and c.startswith("enum:"):
         return Completions(_matching(((v, "") for v in c[5:].split("|")), incomplete, prefix))
     if c == "file":

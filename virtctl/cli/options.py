@@ -31,12 +31,13 @@ from virtctl.errors import InvalidArg, UsageError
 #   "uri"  a connection URI;  "enum:a|b"  these fixed words;
 #   "pool"  storage pool names;  "volume"  volume names of the pool given on the line
 #   (--pool, or the command's <pool> argument);
-#   "none"  nothing to offer (free text, a number).
+#   "none"  nothing to offer (free text, a number);  "remote"  the config file's named remotes.
 # A click.Choice type (Enum, EnumList) needs no completer: its choices are offered.
 COMPLETERS = ("domain:all", "domain:active", "domain:inactive", "domain:running", "domain:paused",
               "domain:persistent", "network:all", "network:active", "network:inactive", "network:persistent",
               "file", "command", "uri", "snapshot", "pool", "volume", "none", "interface",
-              "disk", "mac", "alias")  # disk targets, MACs, aliases of the line's domain
+              "disk", "mac", "alias",  # disk targets, MACs, aliases of the line's domain
+              "remote")  # named remotes of the config file (list --remote)
 
 
 # --- value types: converted when the command runs, refused in virsh's words -------------
@@ -431,3 +432,18 @@ def exclusive(**flags: bool) -> None:
         a, b = given[:2]
         raise UsageError(
             f"Options --{a.replace('_', '-')} and --{b.replace('_', '-')} are mutually exclusive")
+
+
+def virsh_int(text: str | None, option_name: str) -> int | None:
+    """A virsh ``int`` option given as text (None: not given): a decimal that
+    fits in 32 bits, else ``Numeric value 'x' for <option> option is
+    malformed or out of range``."""
+    if text is None:
+        return None
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = None
+    if value is None or not -2**31 <= value < 2**31 or text.strip() != text or "_" in text:
+        raise InvalidArg(f"Numeric value '{text}' for <{option_name}> option is malformed or out of range")
+    return value

@@ -170,6 +170,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dompmsuspend": ("domain_meta", "dompmsuspend", DOMAIN_MGMT),
     "dompmwakeup": ("domain_meta", "dompmwakeup", DOMAIN_MGMT),
     "send-process-signal": ("domain_meta", "send_process_signal", DOMAIN_MGMT),
+    "net-event": ("domain_event", "net_event", NETWORK),
+    "pool-event": ("domain_event", "pool_event", POOL),
+    "top": ("top", "top", DOMAIN_MON),
 }
 
 # alias -> command; aliases are listed in help beside their command

@@ -103,6 +103,53 @@ def event(session, domain, event_, all_, loop, timeout, list_, timestamp_):
     uuid = session.domain(domain).uuid if domain is not None else None
     count, timed_out = follow(session, uuid=uuid, types=None if all_ else {event_}, loop=loop,
                               timeout=timeout, stamp=bool(timestamp_))
+    _finish(session, count, timed_out)
+
+
+def _line(session, obj: dict) -> None:
+    import json
+
+    session.out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    session.out.flush()
+
+
+def follow(session, *, uuid, types, loop: bool, timeout: int | None, stamp: bool,
+           kind: str = "domain", text=None, to_json=None) -> tuple[int, bool]:
+    """Print matching events of ``kind`` (domain, network, pool) until one
+    was printed (``loop``: until the timeout or an interrupt); (how many,
+    whether the timeout ended it)."""
+    import time
+
+    text = text or event_text
+    to_json = to_json or event_json
+    follower = session.conn.event_follower()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    count = 0
+    try:
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return count, True
+            for ev in follower.wait(left):
+                if ev.get("kind") != kind or (uuid is not None and ev.get("uuid") != uuid) \
+                        or (types is not None and ev.get("event") not in types):
+                    continue
+                count += 1
+                if session.json:
+                    _line(session, to_json(ev))
+                else:
+                    session.out.write((timestamp(ev.get("time") or time.time()) + ": " if stamp else "")
+                                      + text(ev) + "\n")
+                    session.out.flush()
+                if not loop:
+                    return count, False
+    except KeyboardInterrupt:  # virsh: Ctrl-C ends the wait, the count is still printed
+        return count, False
+    finally:
+        follower.close()
+
+
+def _finish(session, count: int, timed_out: bool) -> None:
     if session.json:
         _line(session, {"events_received": count, "timed_out": timed_out})
     else:
@@ -113,40 +160,92 @@ def event(session, domain, event_, all_, loop, timeout, list_, timestamp_):
         raise click.exceptions.Exit(1)  # virsh: no event is a failure, without a message
 
 
-def _line(session, obj: dict) -> None:
-    import json
+# --- net-event and pool-event ---------------------------------------------------------------
+NET_EVENT_TYPES = ("lifecycle",)
+POOL_EVENT_TYPES = ("lifecycle", "refresh")
+# what virsh calls the object in its lines ("for network x", "for storage pool x": no quotes)
+_OBJECT_WORDS = {"network": "network", "pool": "storage pool"}
 
-    session.out.write(json.dumps(obj, separators=(",", ":")) + "\n")
-    session.out.flush()
+
+def object_event_text(ev: dict) -> str:
+    """A network's or pool's event as virsh prints it (without the timestamp)."""
+    head = f"event '{ev.get('event')}' for {_OBJECT_WORDS.get(ev.get('kind'), ev.get('kind'))} {ev.get('name')}"
+    if ev.get("event") == "lifecycle":
+        return f"{head}: {ev.get('lifecycle')}"
+    return head
 
 
-def follow(session, *, uuid, types, loop: bool, timeout: int | None, stamp: bool) -> tuple[int, bool]:
-    """Print matching events until one was printed (``loop``: until the
-    timeout or an interrupt); (how many, whether the timeout ended it)."""
-    import time
+def object_event_json(ev: dict) -> dict:
+    """A network's or pool's event as a JSON Lines object (README: the event shape)."""
+    out = {"time": ev.get("time"), "type": ev.get("event"), ev.get("kind"): ev.get("name"), "uuid": ev.get("uuid")}
+    if ev.get("event") == "lifecycle":
+        out["event"] = ev.get("lifecycle")
+    return out
 
-    follower = session.conn.event_follower()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    count = 0
-    try:
-        while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return count, True
-            for ev in follower.wait(left):
-                if ev.get("kind") != "domain" or (uuid is not None and ev.get("uuid") != uuid) \
-                        or (types is not None and ev.get("event") not in types):
-                    continue
-                count += 1
-                if session.json:
-                    _line(session, event_json(ev))
-                else:
-                    session.out.write((timestamp(ev.get("time") or time.time()) + ": " if stamp else "")
-                                      + event_text(ev) + "\n")
-                    session.out.flush()
-                if not loop:
-                    return count, False
-    except KeyboardInterrupt:  # virsh: Ctrl-C ends the wait, the count is still printed
-        return count, False
-    finally:
-        follower.close()
+
+def _object_event(session, kind: str, types: tuple, key, event_, loop, timeout, list_, timestamp_):
+    if list_:
+        session.emit(list(types), "".join(t + "\n" for t in types))
+        return
+    if event_ is None:
+        raise InvalidArg("either --list or --event <type> is required")
+    if event_ not in types:
+        raise InvalidArg(f"unknown event type {event_}", detail={"event": event_})
+    uuid = None
+    if key is not None:
+        session.value(kind, key)
+        if kind == "network":
+            with session.context(f"failed to get network '{key}'"):
+                uuid = session.conn.lookup_network(key).uuid
+        else:
+            uuid = session.conn.lookup_pool(key).uuid
+    count, timed_out = follow(session, uuid=uuid, types={event_}, loop=loop, timeout=timeout,
+                              stamp=bool(timestamp_), kind=kind, text=object_event_text, to_json=object_event_json)
+    _finish(session, count, timed_out)
+
+
+@command("net-event", help="""Wait for network events and print them.
+
+Without --loop it ends after the first event; --timeout SECONDS ends the
+wait.  Events are those that happen after it started: a network defined,
+undefined, started or stopped by any virtctl process on this connection.
+With --json each event is one JSON object on its own line (JSON Lines).
+
+\b
+Examples:
+  virtctl net-event --event lifecycle --loop --timestamp
+  virtctl net-event --network default --event lifecycle --timeout 60""")
+@option("--network", metavar="NETWORK", help="filter by network name or uuid", completer="network:all")
+@option("--event", "event_", metavar="TYPE", help="which event type to wait for",
+        completer="enum:" + "|".join(NET_EVENT_TYPES))
+@click.option("--loop", is_flag=True, help="loop until timeout or interrupt, rather than one-shot")
+@option("--timeout", type=Number(minimum=1), metavar="SECONDS", help="timeout seconds", completer="none")
+@click.option("--list", "list_", is_flag=True, help="list valid event types")
+@click.option("--timestamp", "timestamp_", is_flag=True, help="show timestamp for each printed event")
+@pass_session
+def net_event(session, network, event_, loop, timeout, list_, timestamp_):
+    _object_event(session, "network", NET_EVENT_TYPES, network, event_, loop, timeout, list_, timestamp_)
+
+
+@command("pool-event", help="""Wait for storage pool events and print them.
+
+Without --loop it ends after the first event; --timeout SECONDS ends the
+wait.  Events are those that happen after it started: lifecycle (a pool
+defined, undefined, started, stopped, built or deleted) and refresh, by
+any virtctl process on this connection.  With --json each event is one
+JSON object on its own line (JSON Lines).
+
+\b
+Examples:
+  virtctl pool-event --event lifecycle --loop --timestamp
+  virtctl pool-event --pool default --event refresh --timeout 60""")
+@option("--pool", metavar="POOL", help="filter by storage pool name or uuid", completer="pool")
+@option("--event", "event_", metavar="TYPE", help="which event type to wait for",
+        completer="enum:" + "|".join(POOL_EVENT_TYPES))
+@click.option("--loop", is_flag=True, help="loop until timeout or interrupt, rather than one-shot")
+@option("--timeout", type=Number(minimum=1), metavar="SECONDS", help="timeout seconds", completer="none")
+@click.option("--list", "list_", is_flag=True, help="list valid event types")
+@click.option("--timestamp", "timestamp_", is_flag=True, help="show timestamp for each printed event")
+@pass_session
+def pool_event(session, pool, event_, loop, timeout, list_, timestamp_):
+    _object_event(session, "pool", POOL_EVENT_TYPES, pool, event_, loop, timeout, list_, timestamp_)

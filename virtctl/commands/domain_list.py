@@ -5,7 +5,7 @@ import click
 
 from virtctl.api.types import DomainState
 from virtctl.cli import output
-from virtctl.cli.options import command, exclusive
+from virtctl.cli.options import command, exclusive, option
 from virtctl.cli.session import pass_session
 
 _FILTERS = [
@@ -44,7 +44,7 @@ def _tri(yes: bool, no: bool) -> bool | None:
     return True if yes else (False if no else None)
 
 
-def _list(session, o: dict):
+def _list(session, o: dict, conn=None):
     exclusive(table=o["table"], name=o["name"])
     exclusive(table=o["table"], uuid=o["uuid"])
     exclusive(table=o["table"], id=o["id"])
@@ -69,7 +69,7 @@ def _list(session, o: dict):
             # as virsh 9.0: without --all, --state-shutoff means --inactive (the
             # other states given with it then show nothing); the others are active
             active = not o["state_shutoff"]
-    doms = session.conn.domains(
+    doms = (conn or session.conn).domains(
         active=active,
         persistent=_tri(o["persistent"], o["transient"]),
         autostart=_tri(o["autostart"], o["no_autostart"]),
@@ -103,8 +103,13 @@ Examples:
   virtctl list --name --state-running
   virtctl --json list --all""")
 @_options
+@option("--remote", metavar="NAMES", completer="remote",
+        help="list the domains of these named remotes of the config file (a comma list, or 'all'), "
+             "in parallel, with a Host column")
 @pass_session
 def list_domains(session, **o):
+    if o["remote"]:
+        return _fleet(session, o)
     doms = _list(session, o)
     recs = [d.snapshot for d in doms]
     if session.json:
@@ -135,3 +140,71 @@ def list_domains(session, **o):
     if o["title"]:
         headers.append("Title")
     session.print(output.table(headers, rows, header=not session.quiet), end="")
+
+
+def _fleet(session, o: dict):
+    """``list --remote web1,web2``: one table (or one JSON document) for every
+    host; a host that fails is a row of its own and an error line, and makes
+    the exit status 7 (CONNECT) once everything has been printed."""
+    from virtctl.api.fleet import query, select_remotes
+    from virtctl.errors import VirtError
+
+    hosts = select_remotes(session.value("remote", o["remote"]))
+    _list(session, o, conn=_NoConn())  # the options' own errors, before connecting
+    results = query(hosts, lambda conn: [d.snapshot for d in _list(session, o, conn=conn)])
+    failed = [r for r in results if r.error is not None]
+    if session.json:
+        hosts_out = []
+        for r in results:
+            entry = {"host": r.host, "uri": r.uri}
+            if r.error is None:
+                entry["domains"] = [rec.to_json() for rec in r.value]
+            else:
+                entry["error"] = r.error.to_json()
+            hosts_out.append(entry)
+        session.emit({"hosts": hosts_out})
+    elif o["name"] or o["uuid"] or o["id"]:
+        lines = []
+        for r in results:
+            for rec in r.value or ():
+                if o["id"] and not (o["name"] or o["uuid"]) and rec.id is None:
+                    continue
+                parts = [r.host]
+                if o["uuid"]:
+                    parts.append(rec.uuid)
+                if o["id"]:
+                    parts.append(str(rec.id) if rec.id is not None else "-")
+                if o["name"]:
+                    parts.append(rec.name)
+                lines.append(" ".join(parts))
+        session.print("".join(line + "\n" for line in lines), end="")
+    else:
+        headers = ["Host", "Id", "Name", "State"] + (["Title"] if o["title"] else [])
+        rows = []
+        for r in results:
+            if r.error is not None:
+                rows.append([r.host, "-", "-", "error"] + ([""] if o["title"] else []))
+                continue
+            for rec in r.value:
+                row = [r.host, str(rec.id) if rec.id is not None else "-", rec.name,
+                       _state_text(rec, o["managed_save"])]
+                if o["title"]:
+                    row.append(rec.title.split("\n", 1)[0])
+                rows.append(row)
+        session.print(output.table(headers, rows, header=not session.quiet), end="")
+    if failed:
+        if not session.json:
+            for r in failed:
+                session.err.write(f"error: host '{r.host}': {r.error.message}\n")
+        names = ", ".join(r.host for r in failed)
+        exc = VirtError(f"{len(failed)} of {len(results)} hosts did not answer: {names}", code="CONNECT_FAILED",
+                        detail={"hosts": [r.host for r in failed]})
+        exc.reported = True
+        raise exc
+
+
+class _NoConn:
+    """Stands in for a connection while the options are checked."""
+
+    def domains(self, **kw):
+        return []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from virtctl.cli.options import argument, command, domain_arg, option
+from virtctl.cli.options import argument, command, domain_arg, option, virsh_int
 from virtctl.cli.session import pass_session
 from virtctl.errors import InvalidArg
 
@@ -77,18 +77,6 @@ def _seconds(ns: int) -> str:
     return f"{ns / 1e9:.9f}"
 
 
-def _virsh_int(text: str | None, option: str) -> int | None:
-    if text is None:
-        return None
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = None
-    if value is None or not -2**31 <= value < 2**31 or text.strip() != text or "_" in text:
-        raise InvalidArg(f"Numeric value '{text}' for <{option}> option is malformed or out of range")
-    return value
-
-
 @command("cpu-stats", help="""Show a domain's CPU time: per host CPU and in total.
 
 --start N and --count M show M host CPUs from CPU N (no total unless
@@ -104,7 +92,7 @@ Examples:
 @option("--count", metavar="NUMBER", help="Number of shown CPUs at most", completer="none")
 @pass_session
 def cpu_stats(session, domain, total, start, count):
-    start_n, count_n = _virsh_int(start, "start"), _virsh_int(count, "count")
+    start_n, count_n = virsh_int(start, "start"), virsh_int(count, "count")
     percpu = False
     if start_n is not None:
         if start_n < 0:

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import click
 
-from virtctl.cli.options import command, option, positional
+from virtctl.cli.options import command, option, positional, virsh_int
 from virtctl.cli.session import pass_session
 from virtctl.errors import InvalidArg
 
 _CPU_FIELDS = ("user", "system", "idle", "iowait")
-
-
-def _int_opt(text: str | None, option_name: str) -> int | None:
-    if text is None:
-        return None
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = None
-    if value is None or not -2**31 <= value < 2**31 or text.strip() != text or "_" in text:
-        raise InvalidArg(f"Numeric value '{text}' for <{option_name}> option is malformed or out of range")
-    return value
 
 
 @command("nodecpustats", help="""Show the host's CPU time (ns): user, system, idle, iowait; of one CPU
@@ -35,7 +23,7 @@ Examples:
 @click.option("--percent", is_flag=True, help="prints by percentage during 1 second.")
 @pass_session
 def nodecpustats(session, cpu, percent):
-    n = _int_opt(cpu, "cpu")
+    n = virsh_int(cpu, "cpu")
     if n is not None and n < 0:
         n = None  # virsh: -1 is every CPU
     first = session.conn.node_cpu_stats(n)
@@ -71,7 +59,7 @@ Example:
         positional=True)
 @pass_session
 def nodememstats(session, cell):
-    n = _int_opt(cell, "cell")
+    n = virsh_int(cell, "cell")
     if n is not None and n < 0:
         n = None
     with session.context("Unable to get number of memory stats"):
@@ -149,7 +137,7 @@ def freecell(session, cellno, all_):
 
     if all_ and cellno is not None:
         raise click.UsageError("Options --all and --cellno are mutually exclusive")
-    n = _int_opt(cellno, "cellno")
+    n = virsh_int(cellno, "cellno")
     if all_:
         cells = session.conn.cells_free_memory()
         total = sum(cells)

@@ -34,12 +34,17 @@ def _set_alias(el, name: str) -> None:
     xmlapi.sub(el, "alias", {"name": name}, index=list(el).index(addr) if addr is not None else None)
 
 
-def _undo_nodes(q, names) -> None:
+def _undo_nodes(q, names) -> list[str]:
+    """Delete the block nodes ``names`` from the last to the first; returns
+    those QEMU would not delete, in the order given."""
+    left = []
     for n in reversed(list(names)):
         try:
             q.command("blockdev-del", {"node-name": n})
-        except Exception:  # noqa: BLE001 - best effort: the error that matters is raised by the caller
-            pass
+        except Exception as exc:  # noqa: BLE001 - best effort: the error that matters is raised by the caller
+            if "find node" not in str(exc):  # one that is gone already is done
+                left.append(n)
+    return left[::-1]
 
 
 def attach_disk(state, run, new_live, el) -> None:
@@ -93,7 +98,7 @@ def attach_interface(state, run, new_live, el) -> None:
 
     live_el = devices.find_match(new_live.root, el)
     index = net.free_index(new_live.root)
-    netdev = net.netdev_args(state, run.uuid, live_el, f"hostnet{index}")
+    netdev, tap = net.netdev_args(state, run, live_el, f"hostnet{index}")
     dev = net.device_args(live_el, index)
     with run.qmp() as q:
         try:
@@ -101,10 +106,17 @@ def attach_interface(state, run, new_live, el) -> None:
         except QMPError as exc:
             raise rt.qmp_error(exc, "attach-interface") from None
         _set_alias(live_el, dev["id"])
-        run.update(hotplug={"op": "attach", "id": dev["id"], "netdev": netdev["id"],
+        run.update(hotplug={"op": "attach", "id": dev["id"], "netdev": netdev["id"], "tap": tap,
                             "device": xmlapi.tostring(live_el)})
         added = False
         try:
+            if tap:
+                try:
+                    net.make_tap(state, run, live_el, tap)
+                except BaseException:
+                    run.update(hotplug=None, taps=net.drop_taps(run.record, [tap]) or None)
+                    raise
+                faults.killpoint("hotplug:tap-made")
             q.command("netdev_add", netdev)
             added = True
             faults.killpoint("hotplug:netdev-added")
@@ -115,7 +127,7 @@ def attach_interface(state, run, new_live, el) -> None:
                     q.command("netdev_del", {"id": netdev["id"]})
                 except Exception:  # noqa: BLE001
                     pass
-            run.update(hotplug=None)
+            run.update(hotplug=None, **({"taps": net.drop_taps(run.record, [tap]) or None} if tap else {}))
             raise rt.qmp_error(exc, "attach interface") from None
 
 
@@ -144,7 +156,10 @@ def detach(state, run, removed) -> None:
             else:
                 from virtctl.drivers.qemu.hotplug import net
 
-                backend = {"netdev": net.netdev_of(alias)}
+                tap = removed.find("target")
+                tap = tap.get("dev") if tap is not None else None
+                backend = {"netdev": net.netdev_of(alias),
+                           "tap": tap if tap in (run.record.get("taps") or []) else None}  # only one we made
             pending = list(run.record.get("unplugs") or [])
             pending = [p for p in pending if p.get("id") != alias] + [{"id": alias, **backend}]
             run.update(unplugs=pending)
@@ -159,15 +174,35 @@ def detach(state, run, removed) -> None:
         except (QMPError, OSError) as exc:
             run.update(unplugs=[p for p in run.record.get("unplugs") or [] if p.get("id") != alias])
             raise rt.qmp_error(exc, f"detach {devices.describe(removed)}") from None
-        release(q, backend)
-    run.update(unplugs=[p for p in run.record.get("unplugs") or [] if p.get("id") != alias])
+        left = release(q, backend)
+    others = [p for p in run.record.get("unplugs") or [] if p.get("id") != alias]
+    taps_left = {"taps": [t for t in run.record.get("taps") or [] if t != backend["tap"]] or None} \
+        if backend.get("tap") else {}
+    run.update(unplugs=others + ([{"id": alias, "nodes": left[::-1]}] if left else []) or None, **taps_left)
 
 
-def release(q, backend: dict) -> None:
-    """Delete what backed a device QEMU has removed (its block nodes, its netdev)."""
-    _undo_nodes(q, reversed(backend.get("nodes") or []))
+def release(q, backend: dict, settle: float = 3.0) -> list[str]:
+    """Delete what backed a device QEMU has removed (its block nodes, its
+    netdev); returns the block nodes still in use.
+
+    QEMU lets go of a removed device's drive only when the device object is
+    finalized, which may come after DEVICE_DELETED and after qom-list stops
+    listing the device (RCU-deferred): "in use" is retried a short while, and
+    what is still held is left for a later command (the ``unplugs`` record)."""
+    import time
+
+    left = _undo_nodes(q, reversed(backend.get("nodes") or []))
+    deadline = time.monotonic() + settle
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = _undo_nodes(q, left)
     if backend.get("netdev"):
         try:
             q.command("netdev_del", {"id": backend["netdev"]})
         except Exception:  # noqa: BLE001 - gone already
             pass
+    if backend.get("tap"):  # after netdev_del: QEMU has let go of it
+        from virtctl.drivers.qemu.network import taps
+
+        taps.remove(backend["tap"])
+    return left

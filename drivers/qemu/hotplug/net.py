@@ -10,18 +10,51 @@ NIC_MODELS = {"virtio": "virtio-net-pci", "e1000": "e1000", "e1000e": "e1000e",
               "rtl8139": "rtl8139", "ne2k_pci": "ne2k_pci", "pcnet": "pcnet"}
 
 
-def netdev_args(state, uuid: str, el, netdev_id: str) -> dict:
-    """``netdev_add`` arguments for interface ``el``: user networking now;
-    network and bridge need a tap made on the bridge (not wired yet)."""
+def netdev_args(state, run, el, netdev_id: str) -> tuple[dict, str | None]:
+    """``netdev_add`` arguments for interface ``el`` (of the new live
+    definition), and the name of the tap virtctl must make for it (None: none).
+
+    type network/bridge: ``el`` is resolved in place as at start (bridge, a
+    MAC not used on it, as root a free tap name); the caller records the tap
+    before making it (taps.create), so that a kill -9 leaves nothing behind
+    that the next command or the guest's stop does not remove."""
     itype = el.get("type")
     if itype == "user":
-        return {"type": "user", "id": netdev_id}
+        return {"type": "user", "id": netdev_id}, None
     if itype in ("network", "bridge"):
-        raise NotSupported(f"this function is not supported by the connection driver: hotplug of "
-                           f"<interface type='{itype}'> (a tap on the bridge) is not available yet; "
-                           "use type 'user'", detail={"driver": "qemu", "feature": f"attach-interface {itype}"})
+        from virtctl.drivers.qemu.network import resolve, taps
+
+        root = el.getroottree().getroot()
+        domain = (root.findtext("name") or run.uuid).strip()
+        own = {(m.get("address") or "").lower() for i in root.findall("devices/interface") if i is not el
+               for m in i.findall("mac")}
+        resolve.resolve_interface(state, el, domain, run.uuid, seen_macs=own)
+        return taps.netdev(el, netdev_id), (taps.target(el)[0] if taps.privileged() else None)
     raise NotSupported(f"this function is not supported by the connection driver: <interface type='{itype}'>",
                        detail={"driver": "qemu", "feature": f"attach-interface {itype}"})
+
+
+def make_tap(state, run, el, tap: str) -> None:
+    """Record the tap in the run's record (``taps``: removed when the guest
+    stops), then make it on its bridge, owned by the QEMU user when confined."""
+    from virtctl.drivers.qemu.network import hostnet, taps
+
+    run.update(taps=[t for t in run.record.get("taps") or [] if t != tap] + [tap],
+               netns=run.record.get("netns") or hostnet.netns_id())
+    uid = (run.record.get("qemu_user") or {}).get("uid")
+    root = el.getroottree().getroot()
+    taps.create(state, el, (root.findtext("name") or run.uuid).strip(), uid=uid)
+
+
+def drop_taps(rec: dict, names) -> list:
+    """Remove the taps ``names`` (only tun/tap devices) and return the record's
+    ``taps`` without them."""
+    from virtctl.drivers.qemu.network import taps
+
+    names = [n for n in names if n]
+    for n in names:
+        taps.remove(n)
+    return [t for t in rec.get("taps") or [] if t not in names]
 
 
 def free_index(live_root) -> int:

@@ -30,6 +30,7 @@ def finish(state, uuid: str, rec: dict) -> dict:
             present = _peripherals(q)
             live = _load_live(state, uuid)
             changed = False
+            gone_taps: list = []
             if pending:
                 if pending.get("id") in present:
                     if live is not None and devices.find_alias(live.root, pending["id"]) is None:
@@ -39,14 +40,18 @@ def finish(state, uuid: str, rec: dict) -> dict:
                         changed = True
                 else:
                     _undo_nodes(q, pending.get("nodes") or [])
-                    if pending.get("netdev"):
-                        release(q, {"netdev": pending["netdev"]})
+                    if pending.get("netdev") or pending.get("tap"):
+                        release(q, {"netdev": pending.get("netdev"), "tap": pending.get("tap")})
+                        gone_taps.append(pending.get("tap"))
             still = []
             for u in unplugs:
                 if u.get("id") in present:
                     still.append(u)
                     continue
-                release(q, u)
+                left = release(q, u)
+                gone_taps.append(u.get("tap"))
+                if left:  # QEMU still holds them: the next command deletes them
+                    still.append({"id": u["id"], "nodes": left[::-1]})
                 el = devices.find_alias(live.root, u["id"]) if live is not None else None
                 if el is not None:
                     el.getparent().remove(el)
@@ -55,7 +60,8 @@ def finish(state, uuid: str, rec: dict) -> dict:
                 atomic_write(state.live_xml(uuid), live.to_xml(), sync=False)
     except (QMPError, OSError, VirtError):
         return rec  # QEMU does not answer: the next command tries again
-    return rt.update_record(state, uuid, rec, hotplug=None, unplugs=still or None)
+    taps = {"taps": [t for t in rec.get("taps") or [] if t not in gone_taps] or None} if any(gone_taps) else {}
+    return rt.update_record(state, uuid, rec, hotplug=None, unplugs=still or None, **taps)
 
 
 def _load_live(state, uuid: str):

@@ -27,6 +27,7 @@ import shutil
 
 from virtctl.api.network import NetworkRecord
 from virtctl.drivers.base import NetworkDriver
+from virtctl.drivers.qemu import events
 from virtctl.drivers.qemu.faults import killpoint
 from virtctl.drivers.qemu.locks import FileLock
 from virtctl.drivers.qemu.network import defs, dnsmasq, hostnet, nft
@@ -184,6 +185,7 @@ class QemuNetworkDriver(NetworkDriver):
             atomic_write(os.path.join(self.conf_dir, d.uuid + ".xml"), d.xml())
             if old is not None and not old[1]:  # a transient network becomes persistent
                 unlink_quiet(os.path.join(self._rundir(d.uuid), "transient.xml"))
+            events.emit(self.state, "network", d.name, d.uuid, "lifecycle", None, lifecycle="Defined")
         return self._to_record(d, True)
 
     def create_xml(self, xml: str, *, source: str = "<input>") -> NetworkRecord:
@@ -218,6 +220,7 @@ class QemuNetworkDriver(NetworkDriver):
                                        detail={"network": d.name})
             unlink_quiet(os.path.join(self.conf_dir, uuid + ".autostart"))
             unlink_quiet(os.path.join(self.conf_dir, uuid + ".xml"))
+            events.emit(self.state, "network", d.name, d.uuid, "lifecycle", None, lifecycle="Undefined")
 
     def set_autostart(self, uuid: str, *, enabled: bool) -> None:
         d, persistent = self._def(uuid)
@@ -322,6 +325,7 @@ class QemuNetworkDriver(NetworkDriver):
                 killpoint("net-start:dnsmasq")
                 rec["phase"] = PHASE_ACTIVE
                 write_json(self._record_path(uuid), rec)
+                events.emit(self.state, "network", d.name, d.uuid, "lifecycle", None, lifecycle="Started")
             except BaseException:
                 try:
                     self._teardown(uuid, rec)
@@ -344,6 +348,7 @@ class QemuNetworkDriver(NetworkDriver):
                         f"{', '.join(repr(u) for u in users)} (stop them first, or net-destroy --force: their "
                         "interfaces lose the network)", detail={"network": d.name, "domains": users})
             self._teardown(uuid, rec)
+            events.emit(self.state, "network", d.name, d.uuid, "lifecycle", None, lifecycle="Stopped")
         if not persistent:
             self._forget_transient(uuid)
 

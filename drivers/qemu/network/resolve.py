@@ -83,8 +83,6 @@ def resolve(state, definition):
     """``definition`` itself when no interface needs a bridge, else a live copy."""
     if not has_network_interfaces(definition):
         return definition
-    from virtctl.xml import xmlapi
-
     live = definition.copy()
     root = live.root
     domain = (root.findtext("name") or "?").strip()
@@ -92,40 +90,51 @@ def resolve(state, definition):
     taken = set(hostnet.links())
     seen_macs: set[str] = set()
     for el in root.findall("devices/interface"):
-        if el.get("type") not in ("network", "bridge"):
-            continue
-        br = _bridge_of(state, el, domain)
-        src = el.find("source")
-        src.set("bridge", br)
-        mac_el = el.find("mac")
-        if mac_el is None:
-            mac_el = xmlapi.element("mac", {"address": "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))})
-            el.insert(0, mac_el)
-        mac = (mac_el.get("address") or "").lower()
-        others = running_macs(state, br, skip_uuid=uuid)
-        if mac in others or mac in seen_macs:
-            who = others.get(mac, domain)
-            raise OperationFailed(f"domain '{domain}': the MAC address {mac} is already used on the bridge '{br}' "
-                                  f"by domain '{who}'", detail={"mac": mac, "domain": who, "bridge": br})
-        seen_macs.add(mac)
-        if not taps.privileged():
-            taps.bridge_helper(br)  # the clear error now, before QEMU
-            continue
-        tgt = el.find("target")
-        dev = tgt.get("dev") if tgt is not None else None
-        if dev:
-            hostnet.check_ifname(dev, "tap device")
-            if dev in taken:
-                raise OperationFailed(f"domain '{domain}': the tap device '{dev}' already exists",
-                                      detail={"dev": dev})
-        else:
-            n = 0
-            while f"vnet{n}" in taken:
-                n += 1
-            dev = f"vnet{n}"
-            if tgt is None:  # libvirt's place: right after <source>
-                tgt = xmlapi.element("target", {})
-                el.insert(list(el).index(src) + 1, tgt)
-        tgt.set("dev", dev)
-        taken.add(dev)
+        if el.get("type") in ("network", "bridge"):
+            resolve_interface(state, el, domain, uuid, taken, seen_macs)
     return live
+
+
+def resolve_interface(state, el, domain: str, uuid: str | None, taken: set[str] | None = None,
+                      seen_macs: set[str] | None = None) -> None:
+    """Resolve one ``<interface type='network'|'bridge'>`` in place (at start,
+    and for hotplug): its bridge, a MAC not used on that bridge, and as root
+    a free tap name (``taken``: the host's links, and names given out already)."""
+    from virtctl.xml import xmlapi
+
+    taken = set(hostnet.links()) if taken is None else taken
+    seen_macs = set() if seen_macs is None else seen_macs
+    br = _bridge_of(state, el, domain)
+    src = el.find("source")
+    src.set("bridge", br)
+    mac_el = el.find("mac")
+    if mac_el is None:
+        mac_el = xmlapi.element("mac", {"address": "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))})
+        el.insert(0, mac_el)
+    mac = (mac_el.get("address") or "").lower()
+    others = running_macs(state, br, skip_uuid=uuid)
+    if mac in others or mac in seen_macs:
+        who = others.get(mac, domain)
+        raise OperationFailed(f"domain '{domain}': the MAC address {mac} is already used on the bridge '{br}' "
+                              f"by domain '{who}'", detail={"mac": mac, "domain": who, "bridge": br})
+    seen_macs.add(mac)
+    if not taps.privileged():
+        taps.bridge_helper(br)  # the clear error now, before QEMU
+        return
+    tgt = el.find("target")
+    dev = tgt.get("dev") if tgt is not None else None
+    if dev:
+        hostnet.check_ifname(dev, "tap device")
+        if dev in taken:
+            raise OperationFailed(f"domain '{domain}': the tap device '{dev}' already exists",
+                                  detail={"dev": dev})
+    else:
+        n = 0
+        while f"vnet{n}" in taken:
+            n += 1
+        dev = f"vnet{n}"
+        if tgt is None:  # libvirt's place: right after <source>
+            tgt = xmlapi.element("target", {})
+            el.insert(list(el).index(src) + 1, tgt)
+    tgt.set("dev", dev)
+    taken.add(dev)

@@ -216,10 +216,14 @@ def _remove_if_stale(path: str, name: str) -> None:
 
 
 
-def _emit(state, d, event: str, detail: str | None = None) -> None:
-    """A pool lifecycle event into the connection's journal (virsh pool-event's names)."""
+def _emit(state, d, event: str | None, detail: str | None = None, *, kind: str = "lifecycle") -> None:
+    """A pool event into the connection's journal (virsh pool-event's names):
+    a lifecycle ``event`` (Defined, Started, ...), or ``kind="refresh"``."""
     from virtctl.drivers.qemu import events
 
+    if kind != "lifecycle":
+        events.emit(state, "pool", d.name, d.uuid, kind, detail)
+        return
     events.emit(state, "pool", d.name, d.uuid, "lifecycle", detail, lifecycle=event)
 
 class _Def:
@@ -406,6 +410,7 @@ class QemuPoolDriver(PoolDriver):
             os.makedirs(d.target, mode=0o755, exist_ok=True)
         except OSError as exc:
             raise _enospc(f"create the directory '{d.target}'", exc) from None
+        _emit(self.state, d, "Created")
 
     def start(self, uuid: str, *, build: bool = False, overwrite: bool = False,
               no_overwrite: bool = False) -> None:
@@ -439,6 +444,7 @@ class QemuPoolDriver(PoolDriver):
             pass
         except OSError as exc:
             raise OperationFailed(f"cannot delete pool '{d.name}': cannot remove '{d.target}': {exc.strerror}") from None
+        _emit(self.state, d, "Deleted")
 
     def undefine(self, uuid: str) -> None:
         d = self._def(uuid)
@@ -464,6 +470,7 @@ class QemuPoolDriver(PoolDriver):
         d = self._active(uuid)
         with self._locked(d):
             self.volumes(uuid)
+        _emit(self.state, d, None, kind="refresh")
 
     # --- volumes
     def _vol(self, d: _Def, name: str) -> VolumeRecord | None:
