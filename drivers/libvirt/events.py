@@ -40,6 +40,12 @@ DETAILS = (
 WATCHDOG = ("none", "pause", "reset", "poweroff", "shutdown", "debug", "inject-nmi")
 IO_ERROR = ("none", "pause", "report")
 METADATA = ("description", "title", "element")
+AGENT_STATE = ("unknown", "connected", "disconnected")
+AGENT_REASON = ("unknown", "domain started", "channel event")
+DISK_CHANGE = ("changed", "dropped")
+TRAY = ("opened", "closed")
+BLOCK_JOB = ("unknown", "Block Pull", "Block Copy", "Block Commit", "Active Block Commit", "Backup")
+BLOCK_JOB_STATUS = ("completed", "failed", "canceled", "ready")
 
 # virsh's event type names (commands/domain_event.py EVENT_TYPES) -> libvirt's
 # VIR_DOMAIN_EVENT_ID_* suffix
@@ -111,9 +117,19 @@ def _fields(kind: str, args: tuple) -> dict:
     if kind == "metadata-change":
         return {"type": _word(METADATA, args[0]), "uri": args[1]}
     if kind in ("block-job", "block-job-2"):
-        return {"disk": args[0], "job_type": args[1], "status": args[2]}
+        return {"disk": args[0], "job_type": _word(BLOCK_JOB, args[1]), "status": _word(BLOCK_JOB_STATUS, args[2])}
     if kind == "tray-change":
-        return {"alias": args[0], "tray_reason": args[1]}
+        return {"alias": args[0], "tray": _word(TRAY, args[1])}
+    if kind == "migration-iteration":
+        return {"iteration": args[0]}
+    if kind in ("job-completed", "tunable"):
+        return {"params": dict(args[0])}
+    if kind == "agent-lifecycle":
+        return {"state": _word(AGENT_STATE, args[0]), "reason": _word(AGENT_REASON, args[1])}
+    if kind == "disk-change":
+        return {"old": args[0], "new": args[1], "alias": args[2], "reason": _word(DISK_CHANGE, args[3])}
+    if kind == "memory-device-size-change":
+        return {"alias": args[0], "size": args[1]}
     if kind == "block-threshold":
         return {"device": args[0], "path": args[1], "threshold": args[2], "excess": args[3]}
     return {}
