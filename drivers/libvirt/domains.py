@@ -6,6 +6,10 @@ import time
 
 from virtctl.api.types import DomainRecord, DomainState, VcpuCount
 from virtctl.drivers.base import DomainDriver
+from virtctl.drivers.libvirt.domain_blockjob import BlockJobMixin
+from virtctl.drivers.libvirt.domain_hotplug import HotplugMixin
+from virtctl.drivers.libvirt.domain_net import DomainNetMixin
+from virtctl.drivers.libvirt.domain_stats import DomainStatsMixin
 from virtctl.drivers.libvirt.errors import mapped
 from virtctl.errors import OperationTimeout
 
@@ -23,7 +27,9 @@ _SHUTDOWN_MODES = {"acpi": "ACPI_POWER_BTN", "agent": "GUEST_AGENT", "initctl": 
                    "signal": "SIGNAL", "paravirt": "PARAVIRT"}
 
 
-class LibvirtDomainDriver(DomainDriver):
+class LibvirtDomainDriver(DomainNetMixin, BlockJobMixin, DomainStatsMixin, HotplugMixin, DomainDriver):
+    # the mixins (one module per area) come first: their methods replace
+    # DomainDriver's NOT_SUPPORTED defaults
     driver_name = "libvirt"
 
     def __init__(self, lv, conn):
@@ -325,3 +331,10 @@ class LibvirtDomainDriver(DomainDriver):
             if xml is None:
                 xml = self._dom(uuid).XMLDesc(0)
             return shlex.split(self.conn.domainXMLToNative("qemu-argv", xml, 0))
+
+    # --- console (drivers/libvirt/console.py) --------------------------------------------
+    def open_console(self, uuid: str, *, devname: str | None = None, force: bool = False,
+                     safe: bool = False):
+        from virtctl.drivers.libvirt.console import LibvirtConsoleStream
+
+        return LibvirtConsoleStream(self.lv, self.conn, self._dom(uuid), devname=devname, force=force, safe=safe)

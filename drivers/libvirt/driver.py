@@ -6,6 +6,7 @@ from __future__ import annotations
 from virtctl.api.types import NodeInfo, Version
 from virtctl.drivers.base import Driver
 from virtctl.drivers.libvirt.errors import convert, import_binding, mapped
+from virtctl.drivers.libvirt.host import HostMixin
 from virtctl.errors import ConnectFailed
 
 PREFIX = "libvirt:"
@@ -20,13 +21,16 @@ def _version(n: int) -> str:
     return f"{n // 1000000}.{n // 1000 % 1000}.{n % 1000}"
 
 
-class LibvirtDriver(Driver):
+class LibvirtDriver(HostMixin, Driver):
     name = "libvirt"
 
     def __init__(self, uri, *, readonly: bool = False):
         super().__init__(uri, readonly=readonly)
         lv = self.lv = import_binding()
         self.target = libvirt_uri(uri.text)
+        from virtctl.drivers.libvirt.events import register_impl
+
+        register_impl(lv)  # before the open: events and console streams need it (events.py)
         try:
             self.conn = lv.openReadOnly(self.target) if readonly else lv.open(self.target)
         except lv.libvirtError as exc:
@@ -35,7 +39,14 @@ class LibvirtDriver(Driver):
                                 detail={"uri": self.target, **err.detail}) from None
         from virtctl.drivers.libvirt.domains import LibvirtDomainDriver
 
+        from virtctl.drivers.libvirt.networks import LibvirtNetworkDriver
+        from virtctl.drivers.libvirt.snapshots import LibvirtSnapshotDriver
+        from virtctl.drivers.libvirt.storage import LibvirtPoolDriver
+
         self.domains = LibvirtDomainDriver(lv, self.conn)
+        self.networks = LibvirtNetworkDriver(lv, self.conn)
+        self.pools = LibvirtPoolDriver(lv, self.conn)
+        self.snapshots = LibvirtSnapshotDriver(lv, self.conn)
 
     def close(self) -> None:
         if self.conn is not None:
@@ -69,3 +80,8 @@ class LibvirtDriver(Driver):
     def canonical_uri(self) -> str:
         with mapped(self.lv):
             return PREFIX + self.conn.getURI() if self.uri.text.startswith(PREFIX) else self.conn.getURI()
+
+    def event_follower(self):
+        from virtctl.drivers.libvirt.events import Follower
+
+        return Follower(self.lv, self.conn)

@@ -47,13 +47,45 @@ def event_text(ev: dict) -> str:
         return f"{head}: {ev.get('path') or ev.get('device')} ({ev.get('device')}) {ev.get('action')}"
     if kind in ("device-removed", "device-added"):
         return f"{head}: {ev.get('alias')}"
+    if kind == "io-error-reason":  # virsh names it 'io-error' in the line
+        return (f"event 'io-error' for domain '{name}': {ev.get('path') or ev.get('device')} "
+                f"({ev.get('device')}) {ev.get('action')} due to {ev.get('reason')}")
     if kind == "balloon-change":
-        return f"{head}: {ev.get('actual')}"
+        return f"{head}: {ev.get('actual')}KiB"
     if kind in ("pm-wakeup", "pm-suspend", "pm-suspend-disk"):
-        return f"{head}: {ev.get('reason') or 'unknown'}"
+        return head  # virsh prints no reason: libvirt defines none
     if kind == "metadata-change":
         return f"{head}: type {ev.get('type')}, uri {ev.get('uri') or '(null)'}"
+    if kind == "device-removal-failed":
+        return f"{head}: {ev.get('alias')}"
+    if kind in ("block-job", "block-job-2"):
+        return f"{head}: {ev.get('job_type')} for {ev.get('disk')} {ev.get('status')}"
+    if kind == "disk-change":
+        return (f"event 'disk-change' for domain '{name}' disk {ev.get('alias')}: "
+                f"{ev.get('old') or '(null)'} -> {ev.get('new') or '(null)'}: {ev.get('reason')}")
+    if kind == "tray-change":
+        return f"event 'tray-change' for domain '{name}' disk {ev.get('alias')}: {ev.get('tray')}"
+    if kind == "agent-lifecycle":
+        return f"{head}: state: '{ev.get('state')}' reason: '{ev.get('reason')}'"
+    if kind == "migration-iteration":
+        return f"{head}: iteration: '{ev.get('iteration')}'"
+    if kind in ("job-completed", "tunable"):  # typed parameters, one per line
+        return f"{head}:" + "".join(f"\n\t{k}: {_typed(v)}" for k, v in (ev.get("params") or {}).items())
+    if kind == "block-threshold":
+        return (f"{head}: dev: {ev.get('device')}({ev.get('path') or '(null)'}) "
+                f"{ev.get('threshold')} {ev.get('excess')}")
+    if kind == "memory-device-size-change":
+        return f"{head}:\nalias: {ev.get('alias')}\nsize: {ev.get('size')}"
     return head
+
+
+def _typed(v) -> str:
+    """A typed parameter's value as libvirt prints it (virTypedParameterToString)."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:f}"
+    return str(v)
 
 
 def event_json(ev: dict) -> dict:
@@ -144,16 +176,18 @@ def follow(session, *, uuid, types, loop: bool, timeout: int | None, stamp: bool
                 if not loop:
                     return count, False
     except KeyboardInterrupt:  # virsh: Ctrl-C ends the wait, the count is still printed
-        return count, False
+        return count, "interrupted"
     finally:
         follower.close()
 
 
 def _finish(session, count: int, timed_out: bool) -> None:
     if session.json:
-        _line(session, {"events_received": count, "timed_out": timed_out})
+        _line(session, {"events_received": count, "timed_out": timed_out is True})
     else:
-        if timed_out:
+        if timed_out == "interrupted":
+            session.print("event loop interrupted")
+        elif timed_out:
             session.print("event loop timed out")
         session.print(f"events received: {count}")
     if not count:
