@@ -140,3 +140,7 @@ def bare_qemu(test_guest):
     yield start
     for q in started:
         q.cleanup()
+
+
+# the private libvirtd of the libvirt driver tests (one per session, for every module)
+from integration.libvirtd_fixture import libvirtd  # noqa: E402,F401

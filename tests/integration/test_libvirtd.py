@@ -5,18 +5,14 @@ TCG), through the installed ``virtctl`` entry point with
 
 One domain for the module (booting is the slow part): define, start, the
 console (a pipe, then a terminal with the escape key, then a takeover by
-``console --force``), save and restore, a snapshot, an ACPI shutdown (the
+``console --force``), save and restore, an ACPI shutdown (the
 test guest powers off), all watched by ``virtctl event --all --loop`` next to
 ``virsh event --all --loop`` on the same daemon, whose event lines must be
-the same.  A network and a pool with a volume in their own tests.
-
-The network, pool/volume and snapshot commands through libvirt are helper
-libv's part of the driver: without it they fail here with NOT_SUPPORTED.
+the same.  Networks, pools and snapshots through a real libvirtd are in
+test_libvirtd_<area>.py beside this module.
 """
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import signal
 import subprocess
@@ -25,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from integration.libvirtd_fixture import libvirtd  # noqa: F401 - the fixture
 from integration.test_qemu_driver import BOOT, VIRTCTL
 
 pytestmark = pytest.mark.qemu
@@ -225,21 +220,6 @@ def test_save_and_restore(env, watchers):
     assert "VIRTCTL-GUEST-OUT RESTORED-10" in r.stdout, (r.stdout[-1000:], r.stderr)
 
 
-def test_snapshot_create_list_revert(env, watchers):
-    # needs helper libv's snapshot kind on the libvirt driver
-    env.ok("console", NAME, "--idle", "2", input="run MARK=before\n", timeout=60)
-    out = env.ok("snapshot-create-as", NAME, "s1", "--description", "first", timeout=180)
-    assert out.strip() == "Domain snapshot s1 created"
-    listing = env.ok("snapshot-list", NAME)
-    assert re.search(r"^ s1\s+\S+ \S+ \S+\s+running$", listing, re.M), listing
-    env.ok("console", NAME, "--idle", "2", input="run MARK=after\n", timeout=60)
-    env.ok("snapshot-revert", NAME, "s1", timeout=180)
-    assert env.ok("domstate", NAME).strip() == "running"
-    r = env.run("console", NAME, "--idle", "3", input="run echo MARK-$MARK\n", timeout=60)
-    assert "VIRTCTL-GUEST-OUT MARK-before" in r.stdout, r.stdout[-1000:]
-    env.ok("snapshot-delete", NAME, "s1", timeout=120)
-
-
 def test_shutdown_and_the_event_stream(env, watchers):
     assert env.ok("shutdown", NAME).strip() == f"Domain '{NAME}' is being shutdown"
     env.wait_state("shut off", timeout=120)
@@ -273,33 +253,3 @@ def test_event_waits_for_one_event_and_times_out(env):
     assert r.returncode == 1 and r.stdout == "event loop timed out\nevents received: 0\n\n", r
     r = env.run("event", "--list")
     assert r.stdout.splitlines()[0] == "lifecycle" and r.returncode == 0
-
-
-def test_isolated_network(env):
-    # needs helper libv's network kind on the libvirt driver; the bridge is in the
-    # private libvirtd's network namespace (libvirtd_fixture.py), not the host's
-    p = env.base / "iso.xml"
-    p.write_text("<network><name>lvd-iso</name><bridge name='lvdbr0'/></network>")
-    env.ok("net-define", str(p))
-    env.ok("net-start", "lvd-iso")
-    assert re.search(r"^ lvd-iso\s+active\s+no\s+yes$", env.ok("net-list", "--all"), re.M)
-    assert not os.path.exists("/sys/class/net/lvdbr0")  # not on the host
-    env.ok("net-destroy", "lvd-iso")
-    env.ok("net-undefine", "lvd-iso")
-    assert "lvd-iso" not in env.ok("net-list", "--all")
-
-
-def test_dir_pool_and_volume(env):
-    # needs helper libv's pool and volume kinds on the libvirt driver
-    d = env.base / "pool"
-    d.mkdir()
-    env.ok("pool-define-as", "lvd-pool", "dir", "--target", str(d))
-    env.ok("pool-start", "lvd-pool")
-    env.ok("vol-create-as", "lvd-pool", "v1.qcow2", "8M", "--format", "qcow2")
-    assert (d / "v1.qcow2").exists()
-    assert re.search(r"^ v1\.qcow2\s+" + re.escape(str(d / "v1.qcow2")) + r"$",
-                     env.ok("vol-list", "lvd-pool"), re.M)
-    env.ok("vol-delete", "v1.qcow2", "--pool", "lvd-pool")
-    assert not (d / "v1.qcow2").exists()
-    env.ok("pool-destroy", "lvd-pool")
-    env.ok("pool-undefine", "lvd-pool")
