@@ -342,7 +342,9 @@ class QemuDomainDriver(QemuMonitorMixin, QemuDefinitionsMixin, QemuSaveMixin, Qe
                 raise rt.qmp_error(exc, what or name) from None
 
     def _running(self, uuid: str, *, adopt: bool = True):
-        self._checked_view(uuid, allow_corrupt=True)  # NO_DOMAIN before anything else
+        # NO_DOMAIN before anything else; the summary view (summary.py's cache)
+        # spares a one-shot command lxml and a parse of the definition
+        self._checked_view(uuid, allow_corrupt=True, summary=True)
         return rt.running_domain(self.state, uuid, adopt=adopt)
 
     def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
@@ -387,7 +389,9 @@ class QemuDomainDriver(QemuMonitorMixin, QemuDefinitionsMixin, QemuSaveMixin, Qe
             self._qmp(run, "system_reset", what="reset")
 
     def destroy(self, uuid: str, *, graceful: bool = False) -> None:
-        self._checked_view(uuid, allow_corrupt=True)  # NO_DOMAIN before anything else
+        # NO_DOMAIN before anything else; the summary view (summary.py's cache)
+        # spares a one-shot command lxml and a parse of the definition
+        self._checked_view(uuid, allow_corrupt=True, summary=True)
         with rt.domain_lock(self.state, uuid):
             probe = rt.sync(self.state, uuid, locked=True, adopt=False)  # no new monitor for a dying run
             if probe.transient_gone:

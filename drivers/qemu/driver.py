@@ -43,10 +43,6 @@ class QemuDriver(Driver):
             raise ConnectFailed("qemu:///system needs root (use qemu:///session)")
         self.state.ensure()
         self.domains = QemuDomainDriver(self.state)
-        from virtctl.drivers.qemu.storage.pools import QemuPoolDriver
-
-        self.pools = QemuPoolDriver(self.state, users=self._volume_users)
-        self.pools.live_resize = self._volume_live_resize
         self.networks = _LazyNetworks(self)  # network/driver.py, imported by the first net-* call
 
     def _network_users(self, name: str, bridge: str | None) -> list[str]:
@@ -54,6 +50,24 @@ class QemuDriver(Driver):
         from virtctl.drivers.qemu.network.resolve import network_users
 
         return network_users(self.domains, name, bridge)
+
+    @property
+    def pools(self):
+        """The pool driver, built (and imported) on first use, as ``snapshots``:
+        a domain command never loads the storage code."""
+        pools = self.__dict__.get("_pools")
+        if pools is None and not isinstance(self.__dict__.get("domains"), QemuDomainDriver):
+            return self._pool_placeholder  # Driver.__init__, before the domains exist
+        if pools is None:
+            from virtctl.drivers.qemu.storage.pools import QemuPoolDriver
+
+            pools = self.__dict__["_pools"] = QemuPoolDriver(self.state, users=self._volume_users)
+            pools.live_resize = self._volume_live_resize
+        return pools
+
+    @pools.setter
+    def pools(self, value) -> None:
+        self.__dict__["_pool_placeholder"] = value  # Driver.__init__'s: replaced on first use
 
     @property
     def snapshots(self):
