@@ -289,6 +289,7 @@ class QemuNetworkDriver(NetworkDriver):
                                        detail={"network": d.name})
             if rec:
                 self._teardown(uuid, rec)  # what a killed net-start left
+            hostnet.require_net_admin(d.name)
             for tool, pkg in (("ip", "iproute2"), ("dnsmasq", "dnsmasq-base"), ("nft", "nftables")):
                 hostnet.tool(tool, pkg)
             self._check_collisions(d)

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 
-from virtctl.errors import OperationFailed, SystemError_
+from virtctl.errors import OperationDenied, OperationFailed, SystemError_
 
 IFNAMSIZ = 15  # the longest interface name Linux takes
 
@@ -21,6 +21,37 @@ def tool(name: str, package: str) -> str:
     if path is None:
         raise OperationFailed(f"'{name}' is not installed (Debian: {package})")
     return path
+
+
+CAP_NET_ADMIN = 12
+
+
+def can_admin_network() -> bool:
+    """Whether this process may create bridges, addresses and firewall rules
+    (CAP_NET_ADMIN in its effective set: root, or a capability given)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    except OSError:
+        pass
+    return os.geteuid() == 0
+
+
+def require_net_admin(network: str) -> None:
+    """OPERATION_DENIED saying what to do, before anything is made: without
+    CAP_NET_ADMIN the first ``ip link add`` would fail with a bare
+    'Operation not permitted' (and libvirt's session daemon simply has no
+    such networks)."""
+    if can_admin_network():
+        return
+    raise OperationDenied(
+        f"cannot start network '{network}': creating its bridge, address and firewall rules needs "
+        "CAP_NET_ADMIN (root). Start it as root (qemu:///system, or the same embed root as root); "
+        "qemu:///session guests can then use its bridge through qemu-bridge-helper "
+        "(allow it in /etc/qemu/bridge.conf: 'allow BRIDGE')",
+        detail={"network": network, "needs": "CAP_NET_ADMIN"})
 
 
 def run(argv: list[str], *, what: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
