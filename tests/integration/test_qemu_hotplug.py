@@ -137,6 +137,46 @@ def test_attach_interface_user_seen_by_guest(env):
     assert mac not in env.ok("dumpxml", NAME, "--inactive")
 
 
+def _live_interface(env, mac: str) -> str:
+    from lxml import etree
+
+    root = etree.fromstring(env.ok("dumpxml", NAME).encode())
+    (el,) = [i for i in root.iter("interface") if i.find("mac").get("address") == mac]
+    return etree.tostring(el, encoding="unicode")
+
+
+def test_update_device_sets_the_link_of_a_running_interface(env):
+    mac = "52:54:00:aa:bb:02"
+    env.ok("attach-interface", NAME, "user", "--model", "virtio", "--mac", mac, "--live")
+    guest_until(env, "ls /sys/class/net", lambda o: "eth0" in o)
+    guest_run(env, "ip link set eth0 up")
+    guest_until(env, "cat /sys/class/net/eth0/carrier", lambda o: o == ["1"])
+    dev = env.base / "iface.xml"
+    xml = _live_interface(env, mac)
+    assert "<link" not in xml
+    dev.write_text(xml.replace("</interface>", "<link state='down'/></interface>"))
+    out = env.ok("update-device", NAME, str(dev), "--live")
+    assert out == "Device updated successfully\n\n"
+    guest_until(env, "cat /sys/class/net/eth0/carrier", lambda o: o == ["0"])  # QEMU's set_link, seen by the guest
+    assert env.ok("domif-getlink", NAME, mac).split() == [mac, "down"]
+    live = _live_interface(env, mac)
+    assert '<link state="down"/>' in live and '<alias name="net0"/>' in live  # lxml's quotes
+    # the live definition's additions may be left out of the file: only the link changes
+    dev.write_text(f"<interface type='user'><mac address='{mac}'/><model type='virtio'/>"
+                   "<link state='up'/></interface>")
+    env.ok("update-device", NAME, str(dev), "--live")
+    guest_until(env, "cat /sys/class/net/eth0/carrier", lambda o: o == ["1"])
+    assert '<alias name="net0"/>' in _live_interface(env, mac)
+    # anything else is refused, naming it, and nothing changes
+    before = env.ok("dumpxml", NAME)
+    dev.write_text(f"<interface type='user'><mac address='{mac}'/><model type='e1000'/></interface>")
+    r = env.run("update-device", NAME, str(dev), "--live")
+    assert r.returncode == 6 and "<model>" in r.stderr, (r.returncode, r.stderr)
+    assert env.ok("dumpxml", NAME) == before
+    env.ok("detach-interface", NAME, "user", "--mac", mac, "--live")
+    guest_until(env, "ls /sys/class/net", lambda o: "eth0" not in o)
+
+
 def _cdrom(env) -> dict:
     return next(b for b in qmp(env, "query-block") if b.get("qdev", "").startswith(("ide0-1-0", "/machine/peripheral/ide0-1-0")))
 

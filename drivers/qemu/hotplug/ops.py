@@ -87,12 +87,18 @@ class QemuHotplugMixin:
             alias = None
             if do_live:
                 new_live, old = devices.updated(v.live, el, source=source)
-                if el.tag != "disk":
-                    raise NotSupported("this function is not supported by the connection driver: live update "
-                                       f"of <{el.tag}>", detail={"driver": "qemu", "feature": f"update-device {el.tag}"})
-                from virtctl.drivers.qemu.hotplug import media
+                if el.tag == "interface":
+                    # the live definition keeps what QEMU has (alias, target, the
+                    # resolved bridge): only the link state changes in it
+                    _interface_link(self, self._run_of(uuid, v), old, el)
+                    from virtctl.xml import iflink
 
-                media.change(self.state, self._run_of(uuid, v), new_live, old, force=force)
+                    new_live = v.live
+                    iflink.set_state(devices.find_match(new_live.root, el), iflink.state_of(el))
+                else:
+                    from virtctl.drivers.qemu.hotplug import media
+
+                    media.change(self.state, self._run_of(uuid, v), new_live, old, force=force)
                 self._save_live(uuid, new_live)
                 alias = devices.alias_of(old)
             if new_cfg is not None:
@@ -100,4 +106,48 @@ class QemuHotplugMixin:
         return {"device": el.tag, "alias": alias}
 
 
+# what a live <interface> update may leave out or carry as QEMU has it: the
+# live definition's own additions (alias, PCI address, tap name, the bridge a
+# network resolved to); anything else given must be what is running
+_LIVE_ONLY = {"alias", "address", "target", "link"}
 
+
+def _differs(old, new) -> str | None:
+    """The first element of ``new`` (an <interface>) that is not what ``old``
+    has, or None: only <link state> changes live (QEMU's set_link), as in libvirt."""
+    from virtctl.xml import xmlapi
+
+    for child in new:
+        if not xmlapi.is_element(child) or child.tag in _LIVE_ONLY:
+            continue
+        have = old.find(child.tag)
+        if have is None:
+            return child.tag
+        a, b = dict(have.attrib), dict(child.attrib)
+        if child.tag == "source" and old.get("type") == "network":
+            a.pop("bridge", None)
+            b.pop("bridge", None)
+        if a != b or len(have) != len(child) or \
+                [xmlapi.tostring(x) for x in have] != [xmlapi.tostring(x) for x in child]:
+            return child.tag
+    return None
+
+
+def _interface_link(drv, run, old, el) -> None:
+    """update-device of a running guest's interface: its link state over QMP
+    ``set_link`` (device id: its alias); any other change is NOT_SUPPORTED,
+    naming the element (detach and attach it instead)."""
+    from virtctl.xml import iflink
+
+    what = _differs(old, el)
+    if what is not None:
+        raise NotSupported(f"Operation not supported: cannot modify network device <{what}> of a running "
+                           "domain (only <link state> changes live; detach and attach the interface instead)",
+                           detail={"driver": "qemu", "feature": f"update-device interface <{what}>"})
+    want = iflink.state_of(el)
+    if want != iflink.state_of(old):
+        alias = old.find("alias")
+        if alias is None or not alias.get("name"):
+            raise NotSupported("Operation not supported: the interface has no alias to address it by",
+                               detail={"driver": "qemu", "feature": "update-device interface"})
+        drv._qmp(run, "set_link", {"name": alias.get("name"), "up": want == "up"}, "update-device")
