@@ -98,6 +98,10 @@ ITEMS: dict[str, list[str]] = {
         "tests/cli/test_parser_rules.py::test_uri_order",
         "tests/cli/test_parser_rules.py::test_virsh_environment_through_the_installed_entry_point",
     ],
+    "Through the libvirt driver, hotplug with `--live` alone": [
+        "tests/cli/test_virsh_hotplug_libvirt.py::test_hotplug_cases_through_libvirt_as_virsh",
+        "tests/cli/test_virsh_hotplug_libvirt.py::test_differs_are_in_the_readme",
+    ],
     "Through the libvirt driver (`libvirt:URI`": [
         "tests/cli/test_virsh_wide_libvirt.py::test_every_wide_case_through_libvirt_as_virsh",
         "tests/cli/test_virsh_wide_libvirt.py::test_differs_are_in_the_readme",
