@@ -133,15 +133,21 @@ def _disks(pending: dict) -> list[DiskPlan]:
     return out
 
 
+def _settled_nodes(q, pending: dict) -> dict:
+    """The block nodes (and their snapshot tags) once the interrupted
+    ``snapshot-save`` job, if any, has ended: what QEMU really holds."""
+    if pending.get("job"):
+        internal.wait_job(q, pending["job"], "snapshot-save")
+    return internal.block_nodes(q)
+
+
 def undo_create(drv, uuid: str, store, pending: dict) -> None:
     name, disks = pending["name"], _disks(pending)
     run = _same_run(drv, uuid, pending) if pending.get("run_id") else None
     if pending["kind"] == "internal":
         if run is not None:
             with run.qmp(timeout=30) as q:
-                if pending.get("job"):
-                    internal.wait_job(q, pending["job"], "snapshot-save")
-                nodes = internal.block_nodes(q)
+                nodes = _settled_nodes(q, pending)
                 devs = [nodes[d.path]["node"] for d in disks if name in nodes.get(d.path, {}).get("tags", [])]
                 if devs:
                     internal.run_job(q, "snapshot-delete", {"job-id": internal.job_id("undo-" + name),
@@ -198,9 +204,7 @@ def _create_done(drv, uuid: str, pending: dict) -> bool:
     if pending["kind"] == "internal":
         if run is not None:
             with run.qmp(timeout=30) as q:
-                if pending.get("job"):
-                    internal.wait_job(q, pending["job"], "snapshot-save")
-                nodes = internal.block_nodes(q)
+                nodes = _settled_nodes(q, pending)
             return all(name in nodes.get(d.path, {}).get("tags", []) for d in disks)
         if drv.running(uuid) is not None:
             return False  # another run: cannot tell; undone conservatively below
