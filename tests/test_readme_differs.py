@@ -123,6 +123,7 @@ ITEMS: dict[str, list[str]] = {
     "Block jobs: `blockresize` refuses a size below": [
         "tests/integration/test_qemu_blockjob.py::test_blockpull_blockcopy_pivot_blockresize_vol_resize_and_bad_input",
         "tests/cli/test_blockjob_commands.py::test_api_checks_and_test_driver_answers",
+        "tests/integration/test_libvirtd_snapshot.py::test_block_info_and_resize",
     ],
     "Hotplug on the test driver: libvirt's test driver refuses": [
         "tests/cli/test_hotplug_commands.py::test_attach_disk_flags_on_a_running_domain",

@@ -96,9 +96,7 @@ def snapshot_create(session, domain, xmlfile, redefine, current, **flags):
         source = xmlfile
     snap = dom.create_snapshot(xml, source=source, redefine=redefine, current=current,
                                **{k: flags[k] for k in _CREATE_FLAGS})
-    if redefine:
-        msg = "Snapshot {snapshot} defined from '{file}'"
-    elif xmlfile is not None:
+    if xmlfile is not None:  # virsh says "created" after --redefine too
         msg = "Domain snapshot {snapshot} created from '{file}'"
     else:
         msg = "Domain snapshot {snapshot} created"
