@@ -112,6 +112,16 @@ OperationDenied = _subclass("OperationDenied", "OPERATION_DENIED", "Refused.")
 OperationTimeout = _subclass("OperationTimeout", "OPERATION_TIMEOUT", "Timed out.")
 
 
+def for_code(code: str) -> type[VirtError]:
+    """The class of ``code`` (VirtError itself for a code without one): errors
+    translated from elsewhere (the libvirt driver, the remote protocol) are
+    caught by the same ``except NoDomain:`` as virtctl's own."""
+    for cls in VirtError.__subclasses__():
+        if cls.code == code:
+            return cls
+    return VirtError
+
+
 def not_supported(driver: str, feature: str, **detail) -> NotSupported:
     """The one wording for an operation or option a driver lacks (libvirt's).
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
-from virtctl.errors import CODES, ConnectFailed, VirtError
+from virtctl.errors import CODES, ConnectFailed, VirtError, for_code
 
 # libvirt error code name -> virtctl code; codes not listed are OPERATION_FAILED
 # (libvirt's "internal error: ..." included: in virtctl INTERNAL_ERROR means a bug
@@ -52,8 +52,8 @@ def convert(libvirt, exc) -> VirtError:
     code = code_of(libvirt, number)
     assert code in CODES
     message = exc.get_error_message() or str(exc)
-    return VirtError(message, code=code,
-                     detail={"libvirt_code": number, "libvirt_domain": exc.get_error_domain()})
+    return for_code(code)(message, code=code,
+                          detail={"libvirt_code": number, "libvirt_domain": exc.get_error_domain()})
 
 
 @contextlib.contextmanager
