@@ -26,7 +26,8 @@ Example:
 def domdisplay(session, domain, type_, include_password, all_):
     dom = session.domain(domain)
     uri = dom.display(type=type_)
-    session.emit({"domain": dom.name, "uri": uri}, uri + "\n")
+    # virsh prints the URI without a newline of its own: the command's closing line ends it
+    session.emit({"domain": dom.name, "uri": uri}, uri)
 
 
 @command("screenshot", help="""Save a screenshot of a running domain's screen (PPM, as QEMU writes it; PNG on the test driver).
