@@ -215,11 +215,14 @@ def domcontrol(session, domain):
     if session.json:
         session.emit({"domain": dom.name, **c})
         return
-    text = c["state"]
-    if c["state"] == "error" and c.get("details"):
-        text += f": {c['details']}"
-    elif c["state"] != "ok" and c.get("state_time_ms"):
-        text += f" ({c['state_time_ms'] / 1000:.3f}s)"
+    # virsh's words ("background job" for the API's job) and layout: the time
+    # in the state for job and occupied, the reason of an error
+    text = {"job": "background job"}.get(c["state"], c["state"])
+    if c["state"] == "error":
+        if c.get("details"):
+            text += f": {c['details']}"
+    elif c["state"] != "ok":
+        text += f" ({(c.get('state_time_ms') or 0) / 1000:.3f}s)"
     session.print(text)
 
 
