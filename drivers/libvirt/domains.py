@@ -83,7 +83,15 @@ class LibvirtDomainDriver(DomainNetMixin, BlockJobMixin, DomainStatsMixin, Hotpl
         return out
 
     def get(self, uuid: str) -> DomainRecord:
-        return self._record(self._dom(uuid))
+        d = self._dom(uuid)
+        rec = self._record(d)
+        # the daemon's messages about the domain (taints, deprecations: dominfo's
+        # "Messages:"); one call more, so only here and not for every listed domain
+        try:
+            rec.extra["messages"] = list(d.messages(0) or [])
+        except (self.lv.libvirtError, AttributeError):  # an older server or binding
+            pass
+        return rec
 
     def get_xml(self, uuid: str, *, inactive: bool = False, security_info: bool = False,
                 update_cpu: bool = False, migratable: bool = False) -> str:

@@ -140,7 +140,7 @@ def test_json_shapes():
     assert set(j) == {"domains"} and set(j["domains"][0]) == DOMAIN_KEYS
     assert j["domains"][0]["state"] == "running" and j["domains"][0]["id"] == 1
     j = run("--json", *T, "dominfo", "test").json()
-    assert set(j) == DOMAIN_KEYS | {"security"}
+    assert set(j) == DOMAIN_KEYS | {"security", "messages"}
     assert run("--json", *T, "domstate", "test").json() == {"state": "running", "reason": "unknown"}
     assert run("--json", *T, "domid", "test").json() == {"id": 1}
     assert run("--json", *T, "domname", "1").json() == {"name": "test"}

@@ -36,6 +36,12 @@ def _dominfo_pairs(rec) -> list[tuple[str, str]]:
     return pairs
 
 
+def _messages_text(rec) -> str:
+    """virsh's "Messages:" lines (the first labelled, the rest under it)."""
+    msgs = rec.extra.get("messages") or []
+    return "".join(f"{'Messages:' if i == 0 else '':16}{m}\n" for i, m in enumerate(msgs))
+
+
 @command("dominfo", help="""Show basic information about a domain.
 
 \b
@@ -47,7 +53,8 @@ def dominfo(session, domain):
     rec = session.domain(domain).info()
     data = rec.to_json()
     data["security"] = rec.extra.get("security")
-    session.emit(data, output.key_values(_dominfo_pairs(rec), width=16))
+    data["messages"] = rec.extra.get("messages") or []
+    session.emit(data, output.key_values(_dominfo_pairs(rec), width=16) + _messages_text(rec))
 
 
 @command("domstate", help="""Show the state of a domain, and with --reason why it is in it.
