@@ -79,18 +79,11 @@ def _vcpu_threads(q) -> list[tuple[int, int]]:
 
 
 def _net_figures(dev: str) -> dict[str, int]:
-    """The guest's view of host device ``dev``'s counters."""
-    base = f"/sys/class/net/{dev}/statistics"
-    out = {}
-    for guest, host in (("rx.bytes", "tx_bytes"), ("rx.pkts", "tx_packets"), ("rx.errs", "tx_errors"),
-                        ("rx.drop", "tx_dropped"), ("tx.bytes", "rx_bytes"), ("tx.pkts", "rx_packets"),
-                        ("tx.errs", "rx_errors"), ("tx.drop", "rx_dropped")):
-        try:
-            with open(f"{base}/{host}") as f:
-                out[guest] = int(f.read())
-        except (OSError, ValueError):
-            return {}
-    return out
+    """domstats' net.N.* figures of tap ``dev`` ({} when it is gone)."""
+    from virtctl.drivers.qemu.network.domif import tap_counters
+
+    names = {"bytes": "bytes", "packets": "pkts", "errs": "errs", "drop": "drop"}
+    return {f"{k[:2]}.{names[k[3:]]}": v for k, v in (tap_counters(dev) or {}).items()}
 
 
 _IO_STATUS = {"failed": "unspecified error", "nospace": "no space"}

@@ -138,6 +138,12 @@ def test_nat_network_lease_http_dnsmasq_death_and_full_cleanup(nenv):
     # swapped as libvirt reports them: what the tap sent, the guest received
     assert 0 < st["rx_bytes"] <= tap_tx and 0 < st["tx_bytes"] <= tap_rx, (st, tap_tx, tap_rx)
     assert "vnet0 rx_bytes " in env.ok("domifstat", "g1", "52:54:00:aa:00:01").replace("52:54:00:aa:00:01", "vnet0")
+    # domstats reads the same counters (one reader, domif.tap_counters), named as virsh's
+    ds = dict(ln.strip().split("=", 1) for ln in env.ok("domstats", "g1", "--interface").splitlines() if "=" in ln)
+    assert ds["net.count"] == "1" and ds["net.0.name"] == "vnet0", ds
+    assert st["rx_bytes"] <= int(ds["net.0.rx.bytes"]) <= int(env.sh("cat", "/sys/class/net/vnet0/statistics/tx_bytes").stdout)
+    assert [k for k in ds if k.startswith("net.0.") and k != "net.0.name"] == [
+        f"net.0.{d}.{f}" for d in ("rx", "tx") for f in ("bytes", "pkts", "errs", "drop")]
     # a guest with the same MAC on the same network is refused, nothing made
     env.guest_with("g2", "<interface type='network'><mac address='52:54:00:aa:00:01'/>"
                          "<source network='lab'/><model type='virtio'/></interface>")

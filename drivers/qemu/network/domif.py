@@ -55,9 +55,24 @@ def addresses(state, live_def, source: str) -> list[dict]:
     return out
 
 
-_FIELDS = (("rx_bytes", "tx_bytes"), ("rx_packets", "tx_packets"), ("rx_errs", "tx_errors"),
-           ("rx_drop", "tx_dropped"), ("tx_bytes", "rx_bytes"), ("tx_packets", "rx_packets"),
-           ("tx_errs", "rx_errors"), ("tx_drop", "rx_dropped"))
+# the guest's counter -> the tap's (what the tap sends, the guest receives)
+GUEST_FROM_TAP = (("rx_bytes", "tx_bytes"), ("rx_packets", "tx_packets"), ("rx_errs", "tx_errors"),
+                  ("rx_drop", "tx_dropped"), ("tx_bytes", "rx_bytes"), ("tx_packets", "rx_packets"),
+                  ("tx_errs", "rx_errors"), ("tx_drop", "rx_dropped"))
+
+
+def tap_counters(dev: str) -> dict[str, int] | None:
+    """The guest's view of tap ``dev``'s counters (domifstat's names; domstats
+    renames them), or None when the device is gone.  One reader for both
+    commands: the swap is easy to get backwards twice."""
+    out = {}
+    for key, host in GUEST_FROM_TAP:
+        try:
+            with open(f"/sys/class/net/{dev}/statistics/{host}") as f:
+                out[key] = int(f.read())
+        except (OSError, ValueError):
+            return None
+    return out
 
 
 def stats(live_def, device: str) -> dict:
@@ -69,11 +84,7 @@ def stats(live_def, device: str) -> dict:
     if not dev:
         raise InvalidArg(f"invalid argument: interface '{device}' has no host device (user networking): no "
                          "statistics", detail={"device": device})
-    out = {}
-    for key, host in _FIELDS:
-        try:
-            with open(f"/sys/class/net/{dev}/statistics/{host}") as f:
-                out[key] = int(f.read())
-        except (OSError, ValueError):
-            raise InvalidArg(f"invalid argument: the tap device '{dev}' of '{device}' is gone") from None
+    out = tap_counters(dev)
+    if out is None:
+        raise InvalidArg(f"invalid argument: the tap device '{dev}' of '{device}' is gone")
     return out
