@@ -201,28 +201,39 @@ class QemuBlockMixin:
                     pass
         self._sync_disk(run, q, el)
         if entry and entry.get("nodes"):
-            self._drop_unused_nodes(q, el, entry["nodes"])
+            self._drop_unused_nodes(q, el, entry["nodes"], delete=entry.get("delete") or {})
         killpoint("blockjob:synced")
         if entry is not None:
             self._bj_set_job(run, target, None)
         return job
 
-    def _drop_unused_nodes(self, q, el, before: list[str]) -> None:
+    def _drop_unused_nodes(self, q, el, before: list[str], *, delete: dict | None = None) -> None:
         """After a job (dismissed: see above), ``blockdev-del`` the layers of the
         chain it started from that the disk no longer uses (the overlay merged by
         an active commit and pivot, the source of a pivoted copy, the layers a
         commit or pull took out), format node then storage node. A node QEMU
-        still uses refuses, and stays."""
+        still uses refuses, and stays.  ``delete`` (blockcommit --delete: node ->
+        file): a layer's file is removed once both its nodes are gone, so only
+        what was committed and closed, never a layer still in the chain (a
+        cancelled or failed commit keeps everything)."""
         now = {layer["node"] for layer in self._bj_chain(q, el)}
         for node in before:
             if not node or node in now:
                 continue
             names = [node] + ([node[:-len("-format")] + "-storage"] if node.endswith("-format") else [])
+            closed = True
             for name in names:
                 try:
                     self._bj_call(q, "blockdev-del", {"node-name": name})
                 except VirtError:
+                    closed = False
                     break  # in use: and so is what is below it
+            path = (delete or {}).get(node)
+            if closed and path and os.path.isfile(path):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass  # kept: the commit itself succeeded
 
     def _drop_copy_nodes(self, q, entry: dict) -> None:
         for node in (entry.get("format_node"), entry.get("storage_node")):
@@ -386,8 +397,6 @@ class QemuBlockMixin:
     def block_commit(self, uuid: str, disk: str, *, base: str | None = None, top: str | None = None,
                      active: bool = False, shallow: bool = False, delete: bool = False,
                      keep_relative: bool = False, bandwidth: int = 0) -> None:
-        if delete:
-            raise not_supported("qemu", "blockcommit --delete")
         if keep_relative:
             raise not_supported("qemu", "blockcommit --keep-relative")
         with self._job_start(uuid, disk, "blockcommit") as (run, q, el, target, chain):
@@ -416,8 +425,11 @@ class QemuBlockMixin:
             if ti:
                 self._reopen_rw(q, chain, ti - 1)  # the image above top gets a new backing file name
             kind = "active-commit" if ti == 0 else "commit"
-            self._bj_set_job(run, target, {"type": kind, "top": chain[ti]["path"], "base": chain[bi]["path"],
-                                           "nodes": [layer["node"] for layer in chain]})
+            entry = {"type": kind, "top": chain[ti]["path"], "base": chain[bi]["path"],
+                     "nodes": [layer["node"] for layer in chain]}
+            if delete:  # the committed layers' files, removed once QEMU has closed them
+                entry["delete"] = {layer["node"]: layer["path"] for layer in chain[ti:bi] if layer["node"]}
+            self._bj_set_job(run, target, entry)
             args = {"job-id": _job_id(target), "device": chain[0]["node"], "base-node": chain[bi]["node"],
                     "auto-dismiss": False}
             if ti:

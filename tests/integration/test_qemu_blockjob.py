@@ -151,6 +151,32 @@ def test_active_commit_pivot_merges_into_base_and_definitions_name_it(benv, tmp_
     assert source_of(env, "bj") == base
 
 
+def test_commit_delete_removes_only_the_committed_layers_once_closed(benv, tmp_path):
+    env = benv
+    uuid, base, top = start_guest(env, tmp_path)
+    write_marker(env, uuid, "DELETE-MARK")
+    # a middle layer: base <- mid <- top; a non-active commit of mid into base, --delete
+    mid = str(tmp_path / "bj-mid.qcow2")
+    r = env.run("blockcommit", "bj", "vda", "--top", top, "--wait", "--delete")
+    assert r.returncode != 0 and "requires active flag" in r.stderr, r.stderr  # top is the active layer
+    assert os.path.exists(top) and os.path.exists(base)  # a refused commit deletes nothing
+    env.ok("snapshot-create-as", "bj", "s1", "--disk-only", "--no-metadata", "--diskspec", f"vda,file={mid}")
+    # now: base <- top <- mid (mid is the new active layer); commit top into base
+    assert chain_of(mid) == [mid, top, base]
+    out = env.ok("blockcommit", "bj", "vda", "--top", top, "--base", base, "--wait", "--delete")
+    assert "Commit complete" in out, out
+    assert not os.path.exists(top), "the committed layer's file is removed"
+    assert os.path.exists(mid) and os.path.exists(base) and chain_of(mid) == [mid, base]
+    assert top not in node_files(env)
+    assert read_marker(env, uuid) == "DELETE-MARK"  # its data lives on in the base
+    # the active commit with --pivot --delete: the overlay the guest ran on goes
+    env.ok("blockcommit", "bj", "vda", "--active", "--pivot", "--wait", "--delete")
+    assert not os.path.exists(mid) and source_of(env, "bj") == base
+    assert read_marker(env, uuid) == "DELETE-MARK"
+    assert image_marker(base).startswith(b"DELETE-MARK")
+    env.ok("destroy", "bj")
+
+
 def test_blockpull_blockcopy_pivot_blockresize_vol_resize_and_bad_input(benv, tmp_path):
     env = benv
     env.ok("vol-create-as", "default", "data.qcow2", "32M", "--format", "qcow2")

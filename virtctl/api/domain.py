@@ -445,6 +445,11 @@ class Domain:
         libvirt's schema); ``flags``: see SnapshotDriver.create.  Returns its handle."""
         self._write("snapshot-create")
         name = self._conn._driver.snapshots.create(self._uuid, xml, source=source, **flags)
+        if flags.get("no_metadata"):
+            # made without metadata: nothing to look up (libvirt's handle names it alone)
+            from virtctl.api.snapshot import UnlistedSnapshot
+
+            return UnlistedSnapshot(self, name)
         return self.snapshot_lookup(name)
 
     # --- hotplug (virtctl.commands.domain_hotplug) ------------------------------------

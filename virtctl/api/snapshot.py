@@ -40,6 +40,20 @@ class SnapshotRecord:
                 "location": self.location, "disk_only": self.disk_only, "metadata": self.metadata}
 
 
+class UnlistedSnapshot:
+    """What ``create_snapshot(..., no_metadata=True)`` returns: the snapshot was
+    made (its disks or memory hold it) but no metadata names it, so it has no
+    record and cannot be looked up, as libvirt's handle of such a snapshot."""
+    __slots__ = ("domain", "name")
+    record = None
+
+    def __init__(self, domain: "Domain", name: str):
+        self.domain, self.name = domain, name
+
+    def __repr__(self) -> str:
+        return f"<UnlistedSnapshot {self.domain.name}/{self.name}>"
+
+
 class DomainSnapshot:
     __slots__ = ("domain", "name", "record")
 
