@@ -240,3 +240,27 @@ def libvirtd():
         pytest.fail(f"the private libvirtd did not start: {exc}", pytrace=False)
     yield d
     d.stop()
+
+
+def guest_xml(guest, name: str, log, devices: str = "") -> str:
+    """A TCG domain of the test guest (``test_guest``) for the private libvirtd:
+    its serial console logged to ``log`` (the tests read the guest's lines
+    there), ``devices`` (disks, NICs, graphics) before it."""
+    return f"""<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type machine='pc'>hvm</type>
+    <kernel>{guest.kernel}</kernel>
+    <initrd>{guest.initrd}</initrd>
+    <cmdline>{guest.cmdline}</cmdline>
+  </os>
+  <features><acpi/></features>
+  <devices>
+    {devices}
+    <serial type='pty'><log file='{log}' append='on'/></serial>
+    <console type='pty'/>
+  </devices>
+</domain>
+"""

@@ -21,29 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from integration.libvirtd_fixture import guest_xml
 from integration.test_qemu_driver import BOOT, VIRTCTL
 
 pytestmark = pytest.mark.qemu
 VIRSH = shutil.which("virsh")
 NAME = "lvd1"
 
-GUEST_XML = """<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type machine='pc'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>{cmdline}</cmdline>
-  </os>
-  <features><acpi/></features>
-  <devices>
-    <serial type='pty'><log file='{log}' append='on'/></serial>
-    <console type='pty'/>
-  </devices>
-</domain>
-"""
 
 
 class Env:
@@ -54,7 +38,7 @@ class Env:
 
     def xml(self, name: str = NAME) -> str:
         g = self.guest
-        return GUEST_XML.format(name=name, kernel=g.kernel, initrd=g.initrd, cmdline=g.cmdline, log=self.log)
+        return guest_xml(g, name, self.log)
 
     def run(self, *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([VIRTCTL, "-c", self.uri, *args], capture_output=True, text=True,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from integration.libvirtd_fixture import guest_xml
 from integration.test_qemu_driver import VIRTCTL
 
 pytestmark = pytest.mark.qemu
@@ -181,24 +182,6 @@ def test_setlink_config_on_a_defined_domain(env):
         env.run("net-undefine", "lvd-iso")
 
 
-GUEST_XML = """<domain type='qemu'>
-  <name>lvd-g</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type machine='pc'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>{cmdline}</cmdline>
-  </os>
-  <devices>
-    <interface type='network'><mac address='52:54:00:aa:00:02'/><source network='lvd-dhcp'/>
-      <model type='virtio'/></interface>
-    <serial type='pty'><log file='{log}' append='on'/></serial>
-    <console type='pty'/>
-  </devices>
-</domain>
-"""
 
 
 def test_guest_lease_addresses_stats_and_link(env, test_guest):
@@ -209,8 +192,9 @@ def test_guest_lease_addresses_stats_and_link(env, test_guest):
     g, log = test_guest, env.base / "lvd-g-serial.log"
     env.ok("net-define", env.file("dhcp.xml", DHCP))
     env.ok("net-start", "lvd-dhcp")
-    env.ok("define", env.file("g.xml", GUEST_XML.format(kernel=g.kernel, initrd=g.initrd, cmdline=g.cmdline,
-                                                        log=log)))
+    nic = ("<interface type='network'><mac address='52:54:00:aa:00:02'/><source network='lvd-dhcp'/>"
+           "<model type='virtio'/></interface>")
+    env.ok("define", env.file("g.xml", guest_xml(g, "lvd-g", log, nic)))
     try:
         env.ok("start", "lvd-g")
         deadline = time.monotonic() + BOOT

@@ -16,33 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from integration.libvirtd_fixture import guest_xml
 from integration.test_qemu_driver import BOOT, VIRTCTL
 
 pytestmark = pytest.mark.qemu
 NAME = "lvsnap1"
 
-GUEST_XML = """<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type machine='pc'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>{cmdline}</cmdline>
-  </os>
-  <features><acpi/></features>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='{disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='pty'><log file='{log}' append='on'/></serial>
-    <console type='pty'/>
-  </devices>
-</domain>
-"""
 
 DISK_MIB = 64
 
@@ -56,8 +35,8 @@ class Env:
 
     def xml(self) -> str:
         g = self.guest
-        return GUEST_XML.format(name=NAME, kernel=g.kernel, initrd=g.initrd, cmdline=g.cmdline, log=self.log,
-                                disk=self.disk)
+        return guest_xml(g, NAME, self.log, f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                                            f"<source file='{self.disk}'/><target dev='vda' bus='virtio'/></disk>")
 
     def run(self, *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([VIRTCTL, "-c", self.uri, *args], capture_output=True, text=True,

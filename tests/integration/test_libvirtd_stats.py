@@ -18,31 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from integration.libvirtd_fixture import guest_xml
 from integration.test_qemu_driver import BOOT, VIRTCTL
 
 pytestmark = pytest.mark.qemu
 VIRSH = shutil.which("virsh")
 NAME = "lvstats1"
 
-GUEST_XML = """<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type machine='pc'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>{cmdline}</cmdline>
-  </os>
-  <features><acpi/></features>
-  <devices>
-    <serial type='pty'><log file='{log}' append='on'/></serial>
-    <console type='pty'/>
-    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>
-    <memballoon model='virtio'><stats period='1'/></memballoon>
-  </devices>
-</domain>
-"""
 
 
 class Env:
@@ -74,7 +56,8 @@ def env(libvirtd, test_guest, tmp_path_factory):  # noqa: F811
     e = Env(libvirtd, tmp_path_factory.mktemp("lvs"))
     p = e.base / "g.xml"
     g = test_guest
-    p.write_text(GUEST_XML.format(name=NAME, kernel=g.kernel, initrd=g.initrd, cmdline=g.cmdline, log=e.log))
+    p.write_text(guest_xml(g, NAME, e.log, "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>"
+                                           "<memballoon model='virtio'><stats period='1'/></memballoon>"))
     e.ok("define", str(p))
     e.ok("start", NAME)
     deadline = time.monotonic() + BOOT
