@@ -63,3 +63,20 @@ def compare(uri: str, cmd: str, home, *, options: tuple[str, ...] = (), ours_uri
         f"success differs for {cmd!r}: virsh {theirs.returncode} ({theirs.stderr.strip()}), "
         f"virtctl {ours.returncode} ({ours.stderr.strip()})")
     return theirs, ours
+
+
+def verdict(label: str, theirs, ours, *, differs: bool, key=None) -> str | None:
+    """None when virtctl's run of a case behaves as virsh's (stdout through
+    ``key``, default norm(), and success or failure), else what is wrong;
+    ``differs``: the case is listed as differing on purpose, so it must still
+    differ.  One judge for every comparison run case by case in a pool."""
+    key = key or norm
+    if "Traceback" in ours.stderr:
+        return f"{label}: traceback: {ours.stderr[-800:]}"
+    same = (key(ours.stdout), ours.returncode == 0) == (key(theirs.stdout), theirs.returncode == 0)
+    if differs:
+        return None if not same else f"{label} no longer differs: drop it from LIBVIRT_DIFFERS"
+    if not same:
+        return (f"{label}: virsh rc={theirs.returncode} {theirs.stdout[-400:]!r} {theirs.stderr[-200:]!r}"
+                f" / virtctl rc={ours.returncode} {ours.stdout[-400:]!r} {ours.stderr[-200:]!r}")
+    return None

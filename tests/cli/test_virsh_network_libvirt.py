@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from virsh_side import both, needs_virsh, norm
+from virsh_side import both, needs_virsh, norm, verdict
 
 libvirt = pytest.importorskip("libvirt", reason="the libvirt binding is not installed (pip install '.[libvirt]')")
 
@@ -57,19 +57,8 @@ def _one(name: str, raw: str, files: Path) -> str | None:
     """None when the case behaves as it must, else what is wrong."""
     cmd = raw.format(dir=files, f=files / "t2.xml")
     theirs, ours = both("test:///default", cmd, files, ours_uri="libvirt:test:///default")
-    if "Traceback" in ours.stderr:
-        return f"{name}: {raw!r}: traceback: {ours.stderr[-500:]}"
-
-    def key(p):
-        return _CLOCK.sub(r"\1 N", norm(p.stdout)), p.returncode == 0
-
-    same = key(ours) == key(theirs)
-    if raw in LIBVIRT_DIFFERS:
-        return None if not same else f"{name}: {raw!r} no longer differs: drop it from LIBVIRT_DIFFERS"
-    if not same:
-        return (f"{name}: {raw!r}: virsh rc={theirs.returncode} {theirs.stdout[-300:]!r} {theirs.stderr[-200:]!r}"
-                f" / virtctl rc={ours.returncode} {ours.stdout[-300:]!r} {ours.stderr[-200:]!r}")
-    return None
+    return verdict(f"{name}: {raw!r}", theirs, ours, differs=raw in LIBVIRT_DIFFERS,
+                   key=lambda out: _CLOCK.sub(r"\1 N", norm(out)))
 
 
 @needs_virsh[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from virsh_side import VIRSH, VIRTCTL, needs_virsh, norm
+from virsh_side import VIRSH, VIRTCTL, needs_virsh, verdict
 
 libvirt = pytest.importorskip("libvirt", reason="the libvirt binding is not installed (pip install '.[libvirt]')")
 
@@ -66,15 +66,7 @@ def _one(case, base: Path) -> str | None:
     cmd = raw.format(dir=base)
     theirs = _run(VIRSH, URI, cmd, options, base, editor)
     ours = _run(VIRTCTL, "libvirt:" + URI, cmd, options, base, editor)
-    if "Traceback" in ours.stderr:
-        return f"{raw!r}: traceback: {ours.stderr[-800:]}"
-    same = (norm(ours.stdout), ours.returncode == 0) == (norm(theirs.stdout), theirs.returncode == 0)
-    if raw in LIBVIRT_DIFFERS:
-        return None if not same else f"{raw!r} no longer differs: drop it from LIBVIRT_DIFFERS"
-    if not same:
-        return (f"{raw!r}: virsh rc={theirs.returncode} {theirs.stdout[-400:]!r} {theirs.stderr[-200:]!r}"
-                f" / virtctl rc={ours.returncode} {ours.stdout[-400:]!r} {ours.stderr[-200:]!r}")
-    return None
+    return verdict(repr(raw), theirs, ours, differs=raw in LIBVIRT_DIFFERS)
 
 
 @needs_virsh[0]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from virsh_side import both, needs_virsh, norm
+from virsh_side import both, needs_virsh, verdict
 
 libvirt = pytest.importorskip("libvirt", reason="the libvirt binding is not installed (pip install '.[libvirt]')")
 
@@ -71,15 +71,7 @@ def _one(case: tuple[str, str], home: Path) -> str | None:
     uri = {"default": "test:///default", "node": f"test://{home / 'n.xml'}",
            "wide": f"test://{WIDE / 'node.xml'}"}[where]
     theirs, ours = both(uri, cmd, home, ours_uri="libvirt:" + uri)
-    if "Traceback" in ours.stderr:
-        return f"{where}: {cmd!r}: traceback: {ours.stderr[-500:]}"
-    same = (norm(ours.stdout), ours.returncode == 0) == (norm(theirs.stdout), theirs.returncode == 0)
-    if case in LIBVIRT_DIFFERS:
-        return None if not same else f"{where}: {cmd!r} no longer differs: drop it from LIBVIRT_DIFFERS"
-    if not same:
-        return (f"{where}: {cmd!r}: virsh rc={theirs.returncode} {theirs.stdout[-300:]!r} {theirs.stderr[-200:]!r}"
-                f" / virtctl rc={ours.returncode} {ours.stdout[-300:]!r} {ours.stderr[-200:]!r}")
-    return None
+    return verdict(f"{where}: {cmd!r}", theirs, ours, differs=case in LIBVIRT_DIFFERS)
 
 
 @needs_virsh[0]

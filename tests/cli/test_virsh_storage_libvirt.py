@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from virsh_side import both, needs_virsh, norm
+from virsh_side import both, needs_virsh, norm, verdict
 from vtest_paths import SHARED
 
 libvirt = pytest.importorskip("libvirt", reason="the libvirt binding is not installed (pip install '.[libvirt]')")
@@ -100,16 +100,8 @@ def _one(i: int, uri: str, raw: str, base) -> str | None:
     _files(d)
     uri, cmd = uri.format(dir=d), raw.format(dir=d)
     theirs, ours = both(uri, cmd, d, ours_uri="libvirt:" + uri)
-    if "Traceback" in ours.stderr:
-        return f"{raw!r}: traceback: {ours.stderr[-500:]}"
-    same = (norm(ours.stdout).replace(str(d), "{dir}"), ours.returncode == 0) == \
-        (norm(theirs.stdout).replace(str(d), "{dir}"), theirs.returncode == 0)
-    if raw in LIBVIRT_DIFFERS:
-        return None if not same else f"{raw!r} no longer differs: drop it from LIBVIRT_DIFFERS"
-    if not same:
-        return (f"{uri} {raw!r}: virsh rc={theirs.returncode} {theirs.stdout[-400:]!r} {theirs.stderr[-200:]!r}"
-                f" / virtctl rc={ours.returncode} {ours.stdout[-400:]!r} {ours.stderr[-200:]!r}")
-    return None
+    return verdict(f"{uri} {raw!r}", theirs, ours, differs=raw in LIBVIRT_DIFFERS,
+                   key=lambda out: norm(out).replace(str(d), "{dir}"))
 
 
 def test_every_storage_case_through_libvirt_as_virsh(tmp_path):

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from virsh_side import both, needs_virsh, norm
+from virsh_side import both, needs_virsh, verdict
 
 libvirt = pytest.importorskip("libvirt", reason="the libvirt binding is not installed (pip install '.[libvirt]')")
 
@@ -44,15 +44,7 @@ def _one(name: str, raw: str, files) -> str | None:
     uri = "test:///default" if name.startswith("default") else f"test://{files}/node.xml"
     cmd = raw.format(dir=files)
     theirs, ours = both(uri, cmd, files, ours_uri="libvirt:" + uri)
-    if "Traceback" in ours.stderr:
-        return f"{name}: {raw!r}: traceback: {ours.stderr[-500:]}"
-    same = (norm(ours.stdout), ours.returncode == 0) == (norm(theirs.stdout), theirs.returncode == 0)
-    if raw in LIBVIRT_DIFFERS:
-        return None if not same else f"{name}: {raw!r} no longer differs: drop it from LIBVIRT_DIFFERS"
-    if not same:
-        return (f"{name}: {raw!r}: virsh rc={theirs.returncode} {theirs.stdout[-300:]!r} {theirs.stderr[-200:]!r}"
-                f" / virtctl rc={ours.returncode} {ours.stdout[-300:]!r} {ours.stderr[-200:]!r}")
-    return None
+    return verdict(f"{name}: {raw!r}", theirs, ours, differs=raw in LIBVIRT_DIFFERS)
 
 
 @needs_virsh[0]
