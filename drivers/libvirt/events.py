@@ -40,6 +40,8 @@ DETAILS = (
 WATCHDOG = ("none", "pause", "reset", "poweroff", "shutdown", "debug", "inject-nmi")
 IO_ERROR = ("none", "pause", "report")
 METADATA = ("description", "title", "element")
+NET_LIFECYCLE = ("Defined", "Undefined", "Started", "Stopped")
+POOL_LIFECYCLE = ("Defined", "Undefined", "Started", "Stopped", "Created", "Deleted")
 AGENT_STATE = ("unknown", "connected", "disconnected")
 AGENT_REASON = ("unknown", "domain started", "channel event")
 DISK_CHANGE = ("changed", "dropped")
@@ -142,6 +144,7 @@ class Follower:
         self.lv, self.conn = lv, conn
         self._q: queue.Queue = queue.Queue()
         self._ids: list[int] = []
+        self._object_ids: list[tuple[str, int]] = []
         run_loop(lv)
         from virtctl.drivers.libvirt.errors import mapped
 
@@ -156,6 +159,31 @@ class Follower:
                     continue  # a server older than the event
                 with mapped(lv):
                     raise
+
+        # networks' and pools' events too (net-event, pool-event): the same queue
+        for register, ids in ((conn.networkEventRegisterAny, (("NETWORK", "lifecycle"),)),
+                              (getattr(conn, "storagePoolEventRegisterAny", None),
+                               (("STORAGE_POOL", "lifecycle"), ("STORAGE_POOL", "refresh")))):
+            for what, kind in ids:
+                number = getattr(lv, f"VIR_{what}_EVENT_ID_{kind.upper()}", None)
+                if register is None or number is None:
+                    continue
+                try:
+                    self._object_ids.append((what, register(None, number, self._object_callback(what, kind), None)))
+                except lv.libvirtError:
+                    continue  # a server without them: net-event/pool-event then only wait
+
+    def _object_callback(self, what: str, kind: str):
+        obj_kind = "network" if what == "NETWORK" else "pool"
+        words = NET_LIFECYCLE if what == "NETWORK" else POOL_LIFECYCLE
+
+        def cb(_conn, obj, *rest):
+            ev = {"time": time.time(), "kind": obj_kind, "name": obj.name(), "uuid": obj.UUIDString(),
+                  "event": kind}
+            if kind == "lifecycle" and rest:
+                ev["lifecycle"] = _word(words, rest[0])
+            self._q.put(ev)
+        return cb
 
     def _callback(self, kind: str):
         def cb(_conn, dom, *rest):
@@ -181,6 +209,13 @@ class Follower:
                 return out
 
     def close(self) -> None:
+        objs, self._object_ids = self._object_ids, []
+        for what, i in objs:
+            try:
+                (self.conn.networkEventDeregisterAny if what == "NETWORK"
+                 else self.conn.storagePoolEventDeregisterAny)(i)
+            except self.lv.libvirtError:
+                pass
         ids, self._ids = self._ids, []
         for i in ids:
             try:

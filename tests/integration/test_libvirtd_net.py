@@ -85,6 +85,53 @@ def test_isolated_network(env):
     assert "lvd-iso" not in env.ok("net-list", "--all")
 
 
+def _follow(argv: list[str], out: Path) -> subprocess.Popen:
+    return subprocess.Popen(argv, stdout=open(out, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def test_net_event_and_pool_event_as_virsh_on_the_same_daemon(env):
+    import signal
+    import time
+
+    cmds = {"net": ("net-event", "--event", "lifecycle", "--loop"),
+            "pool": ("pool-event", "--event", "lifecycle", "--loop")}
+    procs = {}
+    for kind, cmd in cmds.items():
+        procs[kind, "ours"] = _follow([VIRTCTL, "-c", env.uri, *cmd], env.base / f"{kind}-ours.txt")
+        if VIRSH is not None:
+            procs[kind, "theirs"] = _follow(["stdbuf", "-oL", VIRSH, "-c", env.uri, *cmd], env.base / f"{kind}-theirs.txt")
+    time.sleep(3)  # both registered (a loaded machine: generous)
+    env.ok("net-define", env.file("ev-iso.xml", ISO.replace("lvd-iso", "lvd-ev").replace("lvdbr0", "lvdbr9")))
+    env.ok("net-start", "lvd-ev")
+    env.ok("net-destroy", "lvd-ev")
+    env.ok("net-undefine", "lvd-ev")
+    d = env.base / "evpool"
+    d.mkdir()
+    env.ok("pool-define-as", "lvd-evp", "dir", "--target", str(d))
+    env.ok("pool-start", "lvd-evp")
+    env.ok("pool-destroy", "lvd-evp")
+    env.ok("pool-undefine", "lvd-evp")
+    want = {"net": [f"event 'lifecycle' for network lvd-ev: {w}" for w in ("Defined", "Started", "Stopped", "Undefined")],
+            "pool": [f"event 'lifecycle' for storage pool lvd-evp: {w}"
+                     for w in ("Defined", "Started", "Stopped", "Undefined")]}
+    deadline = time.monotonic() + 30
+    text = {}
+    while time.monotonic() < deadline:
+        text = {k: (env.base / f"{k[0]}-{k[1]}.txt").read_text() for k in procs}
+        if all(all(line in text[k] for line in want[k[0]]) for k in procs):
+            break
+        time.sleep(0.3)
+    for p in procs.values():
+        p.send_signal(signal.SIGINT)
+        p.wait(20)
+    text = {k: (env.base / f"{k[0]}-{k[1]}.txt").read_text() for k in procs}
+    for kind in cmds:
+        lines = [ln for ln in text[kind, "ours"].splitlines() if ln.startswith("event '")]
+        assert lines == want[kind], text[kind, "ours"]
+        if (kind, "theirs") in text:
+            assert text[kind, "ours"] == text[kind, "theirs"]
+
+
 def test_info_dumpxml_json(env):
     env.ok("net-define", env.file("iso.xml", ISO))
     try:
