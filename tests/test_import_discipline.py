@@ -41,10 +41,11 @@ ALLOWED_TOP = frozenset("""
     sys threading time token tokenize types typing unicodedata urllib uuid warnings weakref
     zipimport click virtctl
     __editable___virtctl_0_1_0_finder _virtctl_editable
-    _blake2 _sha256 copy dataclasses
+    _blake2 _sha256 copy dataclasses ipaddress
 """.split())
 # _blake2, _sha256: the C hashes of summary.py and state.py (not hashlib's start-up);
-# copy, dataclasses: the test driver's storage records (api/storage.py), loaded with its node
+# copy, dataclasses: the test driver's storage records (api/storage.py), loaded with its node;
+# ipaddress: urllib.parse's own import (an editable install's start-up has it already)
 _BASELINE: set[str] = set()
 
 
