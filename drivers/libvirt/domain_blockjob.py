@@ -11,19 +11,12 @@ them apart until the job is ready).
 from __future__ import annotations
 
 from virtctl.drivers.libvirt.errors import mapped
+from virtctl.drivers.libvirt.flags import flags as _flags
 from virtctl.errors import InvalidArg
 
 # virDomainBlockJobType -> virtctl's job names (commands/blockjob.JOB_NAMES)
 _JOB_TYPES = {1: "pull", 2: "copy", 3: "commit", 4: "active-commit", 5: "backup"}
 _TWO_PHASE = ("copy", "active-commit")
-
-
-def _flags(lv, *pairs: tuple[bool, str]) -> int:
-    out = 0
-    for on, name in pairs:
-        if on:
-            out |= getattr(lv, name)
-    return out
 
 
 def _dest_xml(dest: str, fmt: str | None, blockdev: bool) -> str:

@@ -11,15 +11,8 @@ from virtctl.drivers.libvirt.domain_hotplug import HotplugMixin
 from virtctl.drivers.libvirt.domain_net import DomainNetMixin
 from virtctl.drivers.libvirt.domain_stats import DomainStatsMixin
 from virtctl.drivers.libvirt.errors import mapped
+from virtctl.drivers.libvirt.flags import flags as _flags
 from virtctl.errors import OperationTimeout
-
-
-def _flags(lv, *pairs: tuple[bool, str]) -> int:
-    out = 0
-    for on, name in pairs:
-        if on:
-            out |= getattr(lv, name)
-    return out
 
 
 # virtctl's shutdown/reboot modes -> libvirt's flag names (the two tables are libvirt's)

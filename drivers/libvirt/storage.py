@@ -9,11 +9,13 @@ libvirt's sparse streams: holes in a regular file are sent as holes, received
 holes are left as holes in the file written)."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 from virtctl.api.storage import PoolRecord, VolumeRecord
 from virtctl.drivers.base import PoolDriver
 from virtctl.drivers.libvirt.errors import mapped
+from virtctl.drivers.libvirt.flags import flags as _flags
 from virtctl.errors import InvalidArg, VirtError
 
 _CHUNK = 256 * 1024
@@ -22,14 +24,6 @@ _VOL_TYPES = {0: "file", 1: "block", 2: "dir", 3: "network", 4: "netdir", 5: "pl
 _WIPE = {"zero": "ZERO", "nnsa": "NNSA", "dod": "DOD", "bsi": "BSI", "gutmann": "GUTMANN",
          "schneier": "SCHNEIER", "pfitzner7": "PFITZNER7", "pfitzner33": "PFITZNER33",
          "random": "RANDOM", "trim": "TRIM"}
-
-
-def _flags(lv, *pairs: tuple[bool, str]) -> int:
-    out = 0
-    for on, name in pairs:
-        if on:
-            out |= getattr(lv, name)
-    return out
 
 
 def _parse(xml: str):
@@ -262,32 +256,20 @@ class LibvirtPoolDriver(PoolDriver):
             except (AttributeError, OSError, ValueError):
                 raise InvalidArg("vol-upload --sparse needs a regular file to read holes from") from None
         total = length or _left(src)
-        st = None
-        try:
-            with mapped(lv):
-                st = self.conn.newStream(0)
-                v.upload(st, offset, length,
-                         _flags(lv, (sparse, "VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM")))
-                if sparse:
-                    _sparse_send(lv, st, fd, pos, length, progress, total)
-                else:
-                    done = 0
-                    while not length or done < length:
-                        buf = src.read(_CHUNK if not length else min(_CHUNK, length - done))
-                        if not buf:
-                            break
-                        st.send(buf)
-                        done += len(buf)
-                        if progress is not None:
-                            progress(done, total)
-                st.finish()
-                st = None
-        finally:
-            if st is not None:
-                try:
-                    st.abort()
-                except lv.libvirtError:
-                    pass
+        with _stream(lv, self.conn) as st:
+            v.upload(st, offset, length, _flags(lv, (sparse, "VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM")))
+            if sparse:
+                _sparse_send(lv, st, fd, pos, length, progress, total)
+                return
+            done = 0
+            while not length or done < length:
+                buf = src.read(_CHUNK if not length else min(_CHUNK, length - done))
+                if not buf:
+                    break
+                st.send(buf)
+                done += len(buf)
+                if progress is not None:
+                    progress(done, total)
 
     def download_volume(self, key: str, dst, *, offset: int = 0, length: int = 0,
                         sparse: bool = False, progress=None) -> None:
@@ -303,44 +285,53 @@ class LibvirtPoolDriver(PoolDriver):
                 total = max(0, physical - offset)
             except (VirtError, TypeError, ValueError):  # the total only feeds the progress bar
                 total = 0
-        st = None
         done = [0]
 
         def tick(n):
             done[0] += n
             if progress is not None:
                 progress(done[0], total)
-        try:
-            with mapped(lv):
-                st = self.conn.newStream(0)
-                v.download(st, offset, length, _flags(lv, (sparse, "VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM")))
-                if sparse:
-                    def data(_st, buf, _opaque):
-                        dst.write(buf)
-                        tick(len(buf))
-                        return 0
+        with _stream(lv, self.conn) as st:
+            v.download(st, offset, length, _flags(lv, (sparse, "VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM")))
+            if sparse:
+                def data(_st, buf, _opaque):
+                    dst.write(buf)
+                    tick(len(buf))
+                    return 0
 
-                    def hole(_st, n, _opaque):
-                        dst.seek(n, os.SEEK_CUR)
-                        tick(n)
-                        return 0
-                    st.sparseRecvAll(data, hole, None)
-                    dst.truncate(dst.tell())  # a hole at the end still counts
-                else:
-                    while True:
-                        buf = st.recv(_CHUNK)
-                        if not buf:
-                            break
-                        dst.write(buf)
-                        tick(len(buf))
-                st.finish()
-                st = None
-        finally:
-            if st is not None:
-                try:
-                    st.abort()
-                except lv.libvirtError:
-                    pass
+                def hole(_st, n, _opaque):
+                    dst.seek(n, os.SEEK_CUR)
+                    tick(n)
+                    return 0
+                st.sparseRecvAll(data, hole, None)
+                dst.truncate(dst.tell())  # a hole at the end still counts
+                return
+            while True:
+                buf = st.recv(_CHUNK)
+                if not buf:
+                    break
+                dst.write(buf)
+                tick(len(buf))
+
+
+@contextlib.contextmanager
+def _stream(lv, conn):
+    """A libvirt stream for one transfer: finished when the block ends (a
+    ``return`` inside included), aborted when it raises, so that a transfer
+    cut half-way is never committed by libvirt; libvirt's errors inside are
+    virtctl's (errors.mapped)."""
+    with mapped(lv):
+        st = conn.newStream(0)
+    try:
+        with mapped(lv):
+            yield st
+            st.finish()
+    except BaseException:
+        try:
+            st.abort()
+        except lv.libvirtError:
+            pass
+        raise
 
 
 def _left(src) -> int:

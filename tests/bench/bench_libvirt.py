@@ -15,33 +15,20 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
 from integration.libvirtd_fixture import PrivateLibvirtd  # noqa: E402
 from sshd_fixture import SshServer  # noqa: E402
+from bench_remote import timed  # noqa: E402 - the same fresh-process timer
 
 VIRTCTL = str(Path(sys.executable).parent / "virtctl")
 VIRSH = shutil.which("virsh")
 DOM = ("<domain type='qemu'><name>{n}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
        "<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>")
-
-
-def timed(argv: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
-        times.append(time.perf_counter() - t0)
-        if r.returncode != 0:
-            raise SystemExit(f"{argv}: {r.stderr.decode()}")
-    return statistics.median(times) * 1000
 
 
 def main() -> None:
@@ -72,8 +59,8 @@ def main() -> None:
         rows = []
         for label, uri in uris.items():
             for cmd in (["list", "--all"], ["dominfo", "b000"]):
-                ours = timed([VIRTCTL, "-c", uri, *cmd], a.runs)
-                theirs = timed([VIRSH, "-c", uri, *cmd], a.runs)
+                ours = timed([VIRTCTL, "-c", uri, *cmd], None, a.runs)
+                theirs = timed([VIRSH, "-c", uri, *cmd], None, a.runs)
                 rows.append((f"{' '.join(cmd)} ({label})", ours, theirs))
         print(f"\nthrough libvirtd, {a.domains} defined domains; ms, median of {a.runs} fresh processes")
         print(f"{'command':34} {'virtctl':>8} {'virsh':>8} {'virtctl/virsh':>14}")

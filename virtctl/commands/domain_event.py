@@ -133,9 +133,9 @@ def event(session, domain, event_, all_, loop, timeout, list_, timestamp_):
     if event_ is not None and event_ not in EVENT_TYPES:
         raise InvalidArg(f"unknown event type {event_}", detail={"event": event_})
     uuid = session.domain(domain).uuid if domain is not None else None
-    count, timed_out = follow(session, uuid=uuid, types=None if all_ else {event_}, loop=loop,
-                              timeout=timeout, stamp=bool(timestamp_))
-    _finish(session, count, timed_out)
+    count, end = follow(session, uuid=uuid, types=None if all_ else {event_}, loop=loop,
+                        timeout=timeout, stamp=bool(timestamp_))
+    _finish(session, count, end)
 
 
 def _line(session, obj: dict) -> None:
@@ -146,10 +146,10 @@ def _line(session, obj: dict) -> None:
 
 
 def follow(session, *, uuid, types, loop: bool, timeout: int | None, stamp: bool,
-           kind: str = "domain", text=None, to_json=None) -> tuple[int, bool]:
+           kind: str = "domain", text=None, to_json=None) -> tuple[int, str | None]:
     """Print matching events of ``kind`` (domain, network, pool) until one
     was printed (``loop``: until the timeout or an interrupt); (how many,
-    whether the timeout ended it)."""
+    how it ended: "timeout", "interrupted", or None after the one event)."""
     import time
 
     text = text or event_text
@@ -161,7 +161,7 @@ def follow(session, *, uuid, types, loop: bool, timeout: int | None, stamp: bool
         while True:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                return count, True
+                return count, "timeout"
             for ev in follower.wait(left):
                 if ev.get("kind") != kind or (uuid is not None and ev.get("uuid") != uuid) \
                         or (types is not None and ev.get("event") not in types):
@@ -174,21 +174,21 @@ def follow(session, *, uuid, types, loop: bool, timeout: int | None, stamp: bool
                                       + text(ev) + "\n")
                     session.out.flush()
                 if not loop:
-                    return count, False
+                    return count, None
     except KeyboardInterrupt:  # virsh: Ctrl-C ends the wait, the count is still printed
         return count, "interrupted"
     finally:
         follower.close()
 
 
-def _finish(session, count: int, timed_out: bool) -> None:
+def _finish(session, count: int, end: str | None) -> None:
+    """The last lines: how the wait ended (``end``: "timeout", "interrupted" or
+    None for one event received), then the count, as virsh."""
     if session.json:
-        _line(session, {"events_received": count, "timed_out": timed_out is True})
+        _line(session, {"events_received": count, "timed_out": end == "timeout"})
     else:
-        if timed_out == "interrupted":
-            session.print("event loop interrupted")
-        elif timed_out:
-            session.print("event loop timed out")
+        if end is not None:
+            session.print(f"event loop {'timed out' if end == 'timeout' else end}")
         session.print(f"events received: {count}")
     if not count:
         raise click.exceptions.Exit(1)  # virsh: no event is a failure, without a message
@@ -233,9 +233,9 @@ def _object_event(session, kind: str, types: tuple, key, event_, loop, timeout, 
                 uuid = session.conn.lookup_network(key).uuid
         else:
             uuid = session.conn.lookup_pool(key).uuid
-    count, timed_out = follow(session, uuid=uuid, types={event_}, loop=loop, timeout=timeout,
-                              stamp=bool(timestamp_), kind=kind, text=object_event_text, to_json=object_event_json)
-    _finish(session, count, timed_out)
+    count, end = follow(session, uuid=uuid, types={event_}, loop=loop, timeout=timeout,
+                        stamp=bool(timestamp_), kind=kind, text=object_event_text, to_json=object_event_json)
+    _finish(session, count, end)
 
 
 @command("net-event", help="""Wait for network events and print them.
