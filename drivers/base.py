@@ -259,6 +259,60 @@ class DomainDriver:
     def send_process_signal(self, uuid: str, pid: int, signum: int) -> None:
         raise self._ns("send-process-signal")
 
+    # --- the guest agent (qemu-ga on the ``org.qemu.guest_agent.0`` virtio channel).
+    # ``timeout`` in seconds with virsh's guest-agent-timeout values: -2 block forever,
+    # -1 the default (5 s), 0 do not wait, N > 0; None: the domain's current setting.
+    # No agent channel: NotSupported; channel but no agent: AgentUnresponsive
+    # (AGENT_UNRESPONSIVE, "Guest agent is not responding: ...").
+    def agent_command(self, uuid: str, command: str, *, timeout: int | None = None) -> str:
+        """qemu-agent-command: ``command`` a JSON object as text; the answer's
+        ``return`` value as compact JSON text (virsh prints it, ``--pretty`` indents)."""
+        raise self._ns("qemu-agent-command")
+
+    def set_agent_timeout(self, uuid: str, timeout: int) -> None:
+        """guest-agent-timeout: the timeout of every later agent call on this domain."""
+        raise self._ns("guest-agent-timeout")
+
+    def guest_info(self, uuid: str, types: tuple[str, ...] = ()) -> list[tuple[str, object]]:
+        """guestinfo: libvirt's typed parameters, in its order and with its names
+        (``user.count``, ``user.0.name``, ``os.id``, ``timezone.name``, ``hostname``,
+        ``fs.count``, ``fs.0.mountpoint``, ``disk.count``, ``if.count``, ...); ``types`` a
+        subset of GUEST_INFO_TYPES (empty: every type the agent can answer)."""
+        raise self._ns("guestinfo")
+
+    def fs_info(self, uuid: str) -> list[dict]:
+        """domfsinfo: ``[{"mountpoint", "name", "fstype", "devaliases": [target, ...]}]``
+        (devaliases: the domain's disk targets under that filesystem)."""
+        raise self._ns("domfsinfo")
+
+    def fs_freeze(self, uuid: str, mountpoints: tuple[str, ...] = ()) -> int:
+        """domfsfreeze: the number of filesystems frozen (``mountpoints`` empty: all)."""
+        raise self._ns("domfsfreeze")
+
+    def fs_thaw(self, uuid: str, mountpoints: tuple[str, ...] = ()) -> int:
+        """domfsthaw: the number of filesystems thawed."""
+        raise self._ns("domfsthaw")
+
+    def fs_trim(self, uuid: str, mountpoint: str | None = None, minimum: int = 0) -> None:
+        """domfstrim (``minimum`` in bytes)."""
+        raise self._ns("domfstrim")
+
+    def guest_hostname(self, uuid: str, source: str | None = None) -> str:
+        """domhostname; ``source`` None (the driver's choice), "agent" or "lease"."""
+        raise self._ns("domhostname")
+
+    def set_user_password(self, uuid: str, user: str, password: str, *, encrypted: bool = False) -> None:
+        """set-user-password (``encrypted``: ``password`` is already crypt(3)ed)."""
+        raise self._ns("set-user-password")
+
+    def guest_vcpus(self, uuid: str) -> list[tuple[str, object]]:
+        """guestvcpus: libvirt's typed parameters ``vcpus``, ``online``, ``offlinable``
+        (cpu lists as text, "0-3")."""
+        raise self._ns("guestvcpus")
+
+    def set_guest_vcpus(self, uuid: str, cpulist: str, *, enable: bool) -> None:
+        raise self._ns("guestvcpus --enable/--disable")
+
     # --- native configuration
     def native_argv(self, xml: str | None = None, *, uuid: str | None = None,
                     source: str = "<input>") -> list[str]:

@@ -49,6 +49,7 @@ CODES: dict[str, tuple[ExitStatus, str]] = {
     "CONNECT_FAILED": (ExitStatus.CONNECT, "no driver for the URI, or the hypervisor cannot be reached"),
     "OPERATION_DENIED": (ExitStatus.DENIED, "refused: read-only connection or not permitted"),
     "OPERATION_TIMEOUT": (ExitStatus.TIMEOUT, "the operation did not finish within its timeout"),
+    "AGENT_UNRESPONSIVE": (ExitStatus.TIMEOUT, "the guest agent is not connected or did not answer in time"),
 }
 
 
@@ -110,6 +111,7 @@ NotSupported = _subclass("NotSupported", "NOT_SUPPORTED", "Not supported by the 
 ConnectFailed = _subclass("ConnectFailed", "CONNECT_FAILED", "Cannot connect.")
 OperationDenied = _subclass("OperationDenied", "OPERATION_DENIED", "Refused.")
 OperationTimeout = _subclass("OperationTimeout", "OPERATION_TIMEOUT", "Timed out.")
+AgentUnresponsive = _subclass("AgentUnresponsive", "AGENT_UNRESPONSIVE", "The guest agent did not answer.")
 
 
 def for_code(code: str) -> type[VirtError]:

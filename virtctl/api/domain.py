@@ -20,6 +20,8 @@ MAX_MEMORY_KIB = (2**64 - 1) // 1024
 
 # virsh's shutdown/reboot modes, in libvirt's flag order (acpi = 1, agent = 2, ...)
 SHUTDOWN_MODES = ("acpi", "agent", "initctl", "signal", "paravirt")
+# guestinfo's information types, virsh's option order (libvirt's flag order)
+GUEST_INFO_TYPES = ("users", "os", "timezone", "hostname", "filesystem", "disks", "interfaces")
 
 
 def shutdown_modes(mode, *, serial_comma: bool = False) -> tuple[str, ...] | None:
