@@ -10,5 +10,7 @@ Modules, one idea each:
 * ``disk.py``    blockdev-add + device_add, device_del + DEVICE_DELETED + blockdev-del;
 * ``media.py``   CD-ROM/floppy media: open tray, remove/insert medium, close tray;
 * ``net.py``     netdev_add + device_add; the netdev arguments come from one function;
+* ``chardev.py`` rng (object-add) and virtio channels (chardev-add) + device_add;
+* ``config.py``  --config of every kind: libvirt's rules for the persistent definition;
 * ``repair.py``  what a killed command left half done, finished by the next one.
 """

@@ -7,14 +7,18 @@ what was added; a kill -9 in between is finished by the next command
 (the guest must let go: ACPI / PCIe hotplug), then ``blockdev-del`` (or
 ``netdev_del``); a guest that does not let go within the timeout leaves the
 device attached, recorded as ``unplugs`` so that a later command finishes
-the removal when it is gone."""
+the removal when it is gone.
+
+On a confined QEMU the images go over QMP as descriptors (``add-fd``, one fd
+set per image, then ``blockdev-add`` of ``/dev/fdset/N``); the fd sets are
+removed with the block nodes."""
 from __future__ import annotations
 
 import os
 
 from virtctl.drivers.qemu import faults
 from virtctl.drivers.qemu import runtime as rt
-from virtctl.errors import NotSupported, OperationFailed, OperationTimeout
+from virtctl.errors import NotSupported, OperationFailed, OperationTimeout, VirtError
 from virtctl.xml import devices, xmlapi
 
 HOTPLUG_BUSES = ("virtio", "scsi", "usb")
@@ -63,11 +67,14 @@ def attach_disk(state, run, new_live, el) -> None:
                            f"unsupported configuration: a {live_el.get('device')} drive cannot be hotplugged "
                            "(define it with the domain; change-media changes its media)",
                            detail={"driver": "qemu", "feature": f"attach-disk bus {bus}"})
-    if getattr(state, "confine", None) is not None:
-        raise NotSupported("this function is not supported by the connection driver: disk hotplug on a "
-                           "confined QEMU (qemu:///system) is not available yet",
-                           detail={"driver": "qemu", "feature": "attach-disk confined"})
-    annotated, blockdevs, dev = plan.disk_objects(state, run.uuid, new_live, target)
+    conf = getattr(state, "confine", None)
+    files = user = None
+    if conf is not None:  # QEMU opens no host path: the images go over QMP as descriptors
+        from virtctl.drivers.qemu.argv_files import HostFiles
+
+        files, user = HostFiles(passed=True), conf.user(new_live)
+    annotated, blockdevs, dev = plan.disk_objects(state, run.uuid, new_live, target, files=files, user=user)
+    prefix = plan.node_prefix(dev["id"]) if dev is not None else None
     with run.qmp() as q:
         try:
             pci.place(q, new_live, dev, annotated)
@@ -77,19 +84,51 @@ def attach_disk(state, run, new_live, el) -> None:
         live_el.getparent().replace(live_el, xmlapi.copy(annotated))
         nodes = [b["node-name"] for b in blockdevs]
         run.update(hotplug={"op": "attach", "id": dev["id"], "nodes": nodes,
+                            "fdsets": prefix if files is not None else None,
                             "device": xmlapi.tostring(annotated)})
         added: list[str] = []
         try:
+            if files is not None:
+                blockdevs = plan.rewrite(blockdevs, _pass_images(q, files, user, prefix))
+                faults.killpoint("hotplug:fd-added")
             for b in blockdevs:
                 q.command("blockdev-add", b)
                 added.append(b["node-name"])
             faults.killpoint("hotplug:blockdev-added")
             q.command("device_add", dev)
             faults.killpoint("hotplug:device-added")
-        except (QMPError, OSError) as exc:
+        except (QMPError, OSError, VirtError) as exc:
             _undo_nodes(q, added)
+            if files is not None:
+                plan.remove_fdsets(q, plan.fdsets_of(q, prefix))
             run.update(hotplug=None)
+            if isinstance(exc, VirtError):
+                raise
             raise rt.qmp_error(exc, f"attach disk {target}") from None
+
+
+def _pass_images(q, files, user, prefix: str) -> dict:
+    """Open the images a confined QEMU needs (checked as at start:
+    handover.py) and give them to it with ``add-fd`` (SCM_RIGHTS), one new
+    fd set per image, as libvirt does; returns ``{"/dev/fdset/S": "/dev/fdset/N"}``
+    (the builder's set numbers -> QEMU's)."""
+    from virtctl.drivers.qemu.handover import Handover
+
+    images = [r for r in files.requests if r.kind == "image"]  # (the rest: the built-alone domain's own)
+    mapping = {}
+    h = Handover(user).open(images)
+    try:
+        for req in images:
+            sid = None
+            for number in req.fds:
+                args = {"opaque": f"{prefix}:{req.path}"}
+                if sid is not None:
+                    args["fdset-id"] = sid
+                sid = q.command("add-fd", args, fds=[h.fds[number]])["fdset-id"]
+            mapping[f"/dev/fdset/{req.fdset}"] = f"/dev/fdset/{sid}"
+    finally:
+        h.close()  # QEMU has its own copies
+    return mapping
 
 
 def attach_interface(state, run, new_live, el) -> None:
@@ -138,7 +177,7 @@ def detach(state, run, removed) -> None:
     from virtctl.drivers.qemu.qmp import QMPError, QMPTimeout
 
     alias = devices.alias_of(removed)
-    if removed.tag not in ("disk", "interface"):
+    if removed.tag not in ("disk", "interface", "rng", "channel"):
         raise NotSupported(f"this function is not supported by the connection driver: live detach of <{removed.tag}>",
                            detail={"driver": "qemu", "feature": f"detach-device {removed.tag}"})
     if removed.tag == "disk" and removed.get("device", "disk") in devices.REMOVABLE:
@@ -153,6 +192,14 @@ def detach(state, run, removed) -> None:
             if removed.tag == "disk":
                 top = plan.drive_of(q, alias)
                 backend = {"nodes": plan.chain_nodes(q, top) if top else []}
+                if getattr(state, "confine", None) is not None:
+                    backend["fdsets"] = plan.node_prefix(alias)
+            elif removed.tag in ("rng", "channel"):
+                from virtctl.drivers.qemu.hotplug import chardev
+
+                backend = chardev.backend_of(q, removed, alias)
+                if removed.tag == "channel":
+                    backend["socket"] = chardev.own_socket(state, run, removed, backend["chardev"])
             else:
                 from virtctl.drivers.qemu.hotplug import net
 
@@ -178,7 +225,11 @@ def detach(state, run, removed) -> None:
     others = [p for p in run.record.get("unplugs") or [] if p.get("id") != alias]
     taps_left = {"taps": [t for t in run.record.get("taps") or [] if t != backend["tap"]] or None} \
         if backend.get("tap") else {}
-    run.update(unplugs=others + ([{"id": alias, "nodes": left[::-1]}] if left else []) or None, **taps_left)
+    if left and (backend.get("object") or backend.get("chardev")):  # the next command deletes it
+        left_rec = {"id": alias, **{k: backend.get(k) for k in ("object", "chardev", "socket")}}
+    else:
+        left_rec = {"id": alias, "nodes": left[::-1], "fdsets": backend.get("fdsets")}
+    run.update(unplugs=others + ([left_rec] if left else []) or None, **taps_left)
 
 
 def release(q, backend: dict, settle: float = 3.0) -> list[str]:
@@ -196,6 +247,15 @@ def release(q, backend: dict, settle: float = 3.0) -> list[str]:
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
         left = _undo_nodes(q, left)
+    if backend.get("fdsets") and not left:  # a confined QEMU's image descriptors, once no node uses them
+        from virtctl.drivers.qemu.hotplug import plan
+
+        plan.remove_fdsets(q, plan.fdsets_of(q, backend["fdsets"]))
+    if backend.get("object") or backend.get("chardev"):
+        from virtctl.drivers.qemu.hotplug import chardev
+
+        if not chardev.release(q, backend, settle=settle):
+            left.append(backend.get("object") or backend.get("chardev"))
     if backend.get("netdev"):
         try:
             q.command("netdev_del", {"id": backend["netdev"]})

@@ -10,6 +10,10 @@ from virtctl.errors import NotSupported
 from virtctl.lazy import lazy
 
 devices = lazy("virtctl.xml.devices")  # lxml: not for list/dominfo
+xmlapi = lazy("virtctl.xml.xmlapi")
+
+# what a running domain takes and gives back (the rest: --config only)
+LIVE_KINDS = ("disk", "interface", "rng", "channel")
 
 def _check_buildable(state, uuid: str, definition) -> None:
     """The persistent definition must still start: the argv builder's refusals now."""
@@ -28,16 +32,22 @@ class QemuHotplugMixin:
         return rt.RunningDomain(self.state, uuid, v.probe.record)
 
     def attach_device(self, uuid: str, xml: str, *, live: bool, config: bool, source: str = "<device>") -> dict:
+        from virtctl.drivers.qemu.hotplug import config as persistent
+
         el = devices.parse_device(xml, source)
-        if el.tag not in ("disk", "interface"):
-            raise NotSupported(f"unsupported configuration: hotplug of <{el.tag}> is not supported "
-                               "(only disks and interfaces are)",
-                               detail={"driver": "qemu", "feature": f"attach-device {el.tag}"})
         devices.prepare_new(el)
         with rt.domain_lock(self.state, uuid):
             v, do_live, do_config = self._hotplug_view(uuid, live, config)
-            new_cfg = devices.attached(v.config, el, source=source) if do_config else None
-            if new_cfg is not None:
+            if do_live and el.tag not in LIVE_KINDS:
+                raise NotSupported(f"unsupported configuration: hotplug of <{el.tag}> is not supported "
+                                   f"(only {', '.join(LIVE_KINDS[:-1])} and {LIVE_KINDS[-1]} are; "
+                                   "--config changes the persistent definition)",
+                                   detail={"driver": "qemu", "feature": f"attach-device {el.tag}"})
+            new_cfg = None
+            if do_config:
+                cfg_el = xmlapi.copy(el)
+                persistent.check_attach(v.config, cfg_el)
+                new_cfg = devices.attached(v.config, cfg_el, source=source)
                 _check_buildable(self.state, uuid, new_cfg)
             alias = None
             if do_live:
@@ -45,24 +55,35 @@ class QemuHotplugMixin:
 
                 new_live = devices.attached(v.live, el, source=source)
                 run = self._run_of(uuid, v)
-                (disk.attach_disk if el.tag == "disk" else disk.attach_interface)(self.state, run, new_live, el)
+                if el.tag in ("rng", "channel"):
+                    from virtctl.drivers.qemu.hotplug import chardev
+
+                    persistent.check_attach(v.live, xmlapi.copy(el))
+                    alias = chardev.attach(self.state, run, new_live, el)
+                else:
+                    (disk.attach_disk if el.tag == "disk" else disk.attach_interface)(self.state, run, new_live, el)
                 self._save_live(uuid, new_live)
                 run.update(hotplug=None)
-                alias = devices.alias_of(devices.find_match(new_live.root, el) or el)
+                if alias is None:
+                    found = devices.find_match(new_live.root, el)
+                    alias = devices.alias_of(found if found is not None else el)
             if new_cfg is not None:
                 self._write_config(new_cfg)
         return {"alias": alias, "mac": devices.mac_of(el)}
 
-    def _detach(self, uuid: str, live: bool, config: bool, find) -> dict:
+    def _detach(self, uuid: str, live: bool, config: bool, find, tag: str | None = None) -> dict:
         with rt.domain_lock(self.state, uuid):
             v, do_live, do_config = self._hotplug_view(uuid, live, config)
+            if do_live and tag is not None and tag not in LIVE_KINDS:
+                raise NotSupported(f"this function is not supported by the connection driver: live detach of <{tag}>",
+                                   detail={"driver": "qemu", "feature": f"detach-device {tag}"})
             new_cfg = find(v.config) if do_config else None
             removed = None
             if do_live:
                 from virtctl.drivers.qemu.hotplug import disk
 
                 new_live, removed = find(v.live)
-                disk.detach(self.state, self._run_of(uuid, v), removed)
+                disk.detach(self.state, self._run_of(uuid, v), removed)  # (rng, channel: chardev.py's backends)
                 self._save_live(uuid, new_live)
             if new_cfg is not None:
                 self._write_config(new_cfg[0])
@@ -70,8 +91,10 @@ class QemuHotplugMixin:
         return {"device": removed.tag, "alias": devices.alias_of(removed)}
 
     def detach_device(self, uuid: str, xml: str, *, live: bool, config: bool, source: str = "<device>") -> dict:
+        from virtctl.drivers.qemu.hotplug import config as persistent
+
         el = devices.parse_device(xml, source)
-        return self._detach(uuid, live, config, lambda d: devices.detached(d, el))
+        return self._detach(uuid, live, config, lambda d: persistent.detached(d, el), tag=el.tag)
 
     def detach_device_alias(self, uuid: str, alias: str, *, live: bool, config: bool) -> dict:
         return self._detach(uuid, live, config, lambda d: devices.detached_alias(d, alias))

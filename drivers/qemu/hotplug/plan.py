@@ -22,11 +22,15 @@ def _rename(obj, prefix: str):
     return obj
 
 
-def disk_objects(state, uuid: str, definition, target: str):
+def disk_objects(state, uuid: str, definition, target: str, *, files=None, user=None):
     """(annotated disk element, [blockdev-add arguments, in order], device_add
     arguments or None for a drive without medium) of the disk ``target`` of
     ``definition``; the source is checked as at start (volume, backing chain,
-    the builder's refusals)."""
+    the builder's refusals).
+
+    ``files``: the builder's HostFiles (passed mode for a confined QEMU: the
+    images are then named ``/dev/fdset/S`` and ``files.requests`` says which
+    file each set S holds); ``user``: the QEMU user, who reads the chain."""
     from virtctl.drivers.qemu import backing
     from virtctl.drivers.qemu.argv import build_argv
     from virtctl.drivers.qemu.storage.resolve import resolve
@@ -39,8 +43,8 @@ def disk_objects(state, uuid: str, definition, target: str):
         for d in alone.root.findall(f"devices/{tag}"):
             d.getparent().remove(d)
     alone = resolve(state, alone)
-    live = backing.annotate(alone, user=None, named_only=getattr(state, "backing_named", False))
-    argv = build_argv(live, state.runtime_paths(uuid))
+    live = backing.annotate(alone, user=user, named_only=getattr(state, "backing_named", False))
+    argv = build_argv(live, state.runtime_paths(uuid), files=files)
     blockdevs = [json.loads(argv[i + 1]) for i, a in enumerate(argv) if a == "-blockdev"]
     names = {b["node-name"] for b in blockdevs}
     dev = None
@@ -87,3 +91,30 @@ def drive_of(q, dev_id: str) -> str | None:
             ins = b.get("inserted")
             return ins.get("node-name") if ins else None
     return None
+
+
+def rewrite(obj, mapping: dict):
+    """``obj`` (blockdev-add arguments) with each string in ``mapping`` replaced."""
+    if isinstance(obj, dict):
+        return {k: rewrite(v, mapping) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [rewrite(v, mapping) for v in obj]
+    return mapping.get(obj, obj) if isinstance(obj, str) else obj
+
+
+def fdsets_of(q, prefix: str) -> list[int]:
+    """The fd sets virtctl added for the hotplugged disk of node prefix
+    ``prefix`` (their descriptors' ``opaque`` is ``PREFIX:path``)."""
+    out = []
+    for s in q.command("query-fdsets") or []:
+        if any(str(f.get("opaque", "")).startswith(prefix + ":") for f in s.get("fds", [])):
+            out.append(s["fdset-id"])
+    return out
+
+
+def remove_fdsets(q, ids) -> None:
+    for i in ids or []:
+        try:
+            q.command("remove-fd", {"fdset-id": i})
+        except Exception:  # noqa: BLE001 - gone already
+            pass

@@ -3,7 +3,8 @@
 
 * ``hotplug`` (an attach under way): if QEMU has the device, the attach
   happened and the device goes into the live definition; else the block
-  nodes (or netdev) added for it are deleted — neither is left half done;
+  nodes (or netdev, or an rng's object, a channel's chardev) added for it
+  are deleted — neither is left half done;
 * ``unplugs`` (a detach waiting for the guest): a device QEMU no longer has
   leaves the live definition and its block nodes (or netdev) are deleted; one
   it still has stays recorded."""
@@ -40,6 +41,15 @@ def finish(state, uuid: str, rec: dict) -> dict:
                         changed = True
                 else:
                     _undo_nodes(q, pending.get("nodes") or [])
+                    if pending.get("fdsets"):  # a confined QEMU's image descriptors (add-fd)
+                        from virtctl.drivers.qemu.hotplug import plan
+
+                        plan.remove_fdsets(q, plan.fdsets_of(q, pending["fdsets"]))
+                    if pending.get("object") or pending.get("chardev"):
+                        from virtctl.drivers.qemu.hotplug import chardev
+
+                        chardev.release(q, {k: pending.get(k) for k in ("object", "chardev", "socket")},
+                                        settle=1.0)
                     if pending.get("netdev") or pending.get("tap"):
                         release(q, {"netdev": pending.get("netdev"), "tap": pending.get("tap")})
                         gone_taps.append(pending.get("tap"))
@@ -51,7 +61,10 @@ def finish(state, uuid: str, rec: dict) -> dict:
                 left = release(q, u)
                 gone_taps.append(u.get("tap"))
                 if left:  # QEMU still holds them: the next command deletes them
-                    still.append({"id": u["id"], "nodes": left[::-1]})
+                    if u.get("object") or u.get("chardev"):
+                        still.append({k: u.get(k) for k in ("id", "object", "chardev", "socket")})
+                    else:
+                        still.append({"id": u["id"], "nodes": left[::-1], "fdsets": u.get("fdsets")})
                 el = devices.find_alias(live.root, u["id"]) if live is not None else None
                 if el is not None:
                     el.getparent().remove(el)
