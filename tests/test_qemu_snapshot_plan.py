@@ -72,3 +72,51 @@ def test_bad_requests():
         _make(run_state="running", disk_only=True, live=True)
     with pytest.raises(NotSupported, match="--quiesce"):
         _make(quiesce=True)
+
+
+# --- external revert and delete: what they keep (real qcow2 files, no QEMU) ----------------------------
+def _snap(name, state_src, overlay, parent=None, revert=None):
+    from virtctl.drivers.qemu.snapshot.store import meta_of
+
+    rd = (f"<revertDisks><disk name='vda' snapshot='external' type='file'><driver type='qcow2'/>"
+          f"<source file='{revert}'/></disk></revertDisks>") if revert else ""
+    par = f"<parent><name>{parent}</name></parent>" if parent else ""
+    xml = (f"<domainsnapshot><name>{name}</name><state>disk-snapshot</state>{par}<creationTime>1</creationTime>"
+           f"<memory snapshot='no'/><disks><disk name='vda' snapshot='external' type='file'>"
+           f"<driver type='qcow2'/><source file='{overlay}'/></disk></disks>{rd}"
+           + DOM.format(os="", more="").replace("/i/a.qcow2", str(state_src)) + "</domainsnapshot>")
+    return meta_of(xmlapi.parse(xml))
+
+
+def test_external_revert_removes_only_an_overlay_that_is_nobodys_state(tmp_path):
+    import subprocess
+
+    from virtctl.drivers.qemu.snapshot import extrevert
+
+    base, ov1, ov2, mine = (tmp_path / f"{n}.qcow2" for n in ("base", "ov1", "ov2", "mine"))
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "1M"], check=True)
+    for top, below in ((ov1, base), (ov2, ov1), (mine, ov1)):
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(below), "-F", "qcow2", str(top)],
+                       check=True)
+    e1, e2 = _snap("e1", base, ov1), _snap("e2", ov1, ov2, parent="e1")
+    metas = {"e1": e1, "e2": e2}
+
+    def dom(src):
+        return DomainDef.parse(DOM.format(os="", more="").replace("/i/a.qcow2", str(src)), validate=False)
+
+    snap_def = DomainDef.parse(e1.domain_xml, validate=False)
+    # the domain on e2's overlay: nobody's state, removed; e1's new overlay is on base
+    disks, abandon = extrevert.plan(e1, snap_def, dom(ov2), metas)
+    assert [(d["target"], d["backing"], d["fmt"]) for d in disks] == [("vda", str(base), "qcow2")]
+    assert disks[0]["overlay"].startswith(str(tmp_path / "base.")) and abandon == [str(ov2)]
+    # on ov1 (e2's state): kept; on an image virtctl did not make: kept
+    assert extrevert.plan(e1, snap_def, dom(ov1), metas)[1] == []
+    assert extrevert.plan(e1, snap_def, dom(mine), metas)[1] == []
+
+
+def test_plain_name_of_a_json_pseudo_filename():
+    from virtctl.drivers.qemu.blockjob import _plain_name
+
+    assert _plain_name('json:{"backing": {"driver": "qcow2"}, "driver": "qcow2", '
+                       '"file": {"driver": "file", "filename": "/i/m1.qcow2"}}') == "/i/m1.qcow2"
+    assert _plain_name("/i/a.qcow2") == "/i/a.qcow2" and _plain_name(None) is None

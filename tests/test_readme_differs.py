@@ -116,6 +116,7 @@ ITEMS: dict[str, list[str]] = {
     "QEMU snapshots: names may not start with `.`": [
         "tests/integration/test_qemu_snapshot.py::test_bad_input_changes_nothing",
         "tests/integration/test_qemu_snapshot.py::test_offline_internal_snapshot_tree_revert_delete_and_reparent",
+        "tests/integration/test_qemu_snapshot_external.py::test_revert_of_the_running_guest_needs_force_to_respawn_it",
     ],
     "`vol-wipe` of a qcow2 volume leaves an empty qcow2 image": [
         "tests/integration/test_qemu_storage_safety.py::test_wipe_qcow2_leaves_an_empty_qcow2_of_the_same_size_and_backing",

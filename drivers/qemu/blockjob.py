@@ -107,11 +107,11 @@ class QemuBlockMixin:
         by_file: dict[tuple[str, str], str] = {}
         for n in nodes:
             if n.get("drv") not in ("file", "host_device") and n.get("node-name"):
-                by_file.setdefault((n.get("file"), n.get("drv")), n["node-name"])
+                by_file.setdefault((_plain_name(n.get("file")), n.get("drv")), n["node-name"])
         out, img = [], inserted.get("image") or {}
         first = True
         while img:
-            path, fmt = img.get("filename"), img.get("format")
+            path, fmt = _plain_name(img.get("filename")), img.get("format")
             node = inserted.get("node-name") if first else by_file.get((path, fmt))
             out.append({"path": path, "format": fmt, "node": node, "size": img.get("virtual-size", 0)})
             img, first = img.get("backing-image"), False
@@ -397,51 +397,83 @@ class QemuBlockMixin:
     def block_commit(self, uuid: str, disk: str, *, base: str | None = None, top: str | None = None,
                      active: bool = False, shallow: bool = False, delete: bool = False,
                      keep_relative: bool = False, bandwidth: int = 0) -> None:
-        if keep_relative:
-            raise not_supported("qemu", "blockcommit --keep-relative")
         with self._job_start(uuid, disk, "blockcommit") as (run, q, el, target, chain):
-            ti = self._bj_layer(chain, top, target, "top") if top else 0
-            if ti == 0 and not active:
-                raise InvalidArg(f"invalid argument: commit of '{target}' active layer requires active flag")
-            if ti != 0 and active:
-                raise InvalidArg(f"invalid argument: active commit requested but '{chain[ti]['path']}' is not active")
-            if ti + 1 >= len(chain):
-                raise InvalidArg(f"invalid argument: top '{chain[ti]['path']}' in chain for '{target}' "
-                                 "has no backing file")
-            if base:
-                bi = self._bj_layer(chain, base, target, "base")
-                if bi <= ti:
-                    raise InvalidArg(f"invalid argument: could not find base image '{base}' beneath "
-                                     f"'{chain[ti]['path']}' in chain for '{target}'")
-                if shallow and bi != ti + 1:
-                    raise InvalidArg(f"invalid argument: base '{base}' is not immediately below "
-                                     f"'{chain[ti]['path']}' in chain for '{target}'")
-            else:
-                bi = ti + 1 if shallow else len(chain) - 1
-            missing = [chain[i]["path"] for i in (ti, bi) if not chain[i]["node"]]
-            if missing:
-                raise OperationFailed(f"operation failed: QEMU has no node for '{missing[0]}'")
-            self._reopen_rw(q, chain, bi)
-            if ti:
-                self._reopen_rw(q, chain, ti - 1)  # the image above top gets a new backing file name
-            kind = "active-commit" if ti == 0 else "commit"
-            entry = {"type": kind, "top": chain[ti]["path"], "base": chain[bi]["path"],
-                     "nodes": [layer["node"] for layer in chain]}
-            if delete:  # the committed layers' files, removed once QEMU has closed them
-                entry["delete"] = {layer["node"]: layer["path"] for layer in chain[ti:bi] if layer["node"]}
-            self._bj_set_job(run, target, entry)
-            args = {"job-id": _job_id(target), "device": chain[0]["node"], "base-node": chain[bi]["node"],
-                    "auto-dismiss": False}
-            if ti:
-                args["top-node"] = chain[ti]["node"]
-            if bandwidth:
-                args["speed"] = bandwidth
-            self._start_or_forget(run, q, target, "block-commit", args, "blockcommit")
+            self._commit_locked(run, q, target, chain, base=base, top=top, active=active, shallow=shallow,
+                                delete=delete, bandwidth=bandwidth, keep_relative=keep_relative)
+
+    def _commit_locked(self, run, q, target: str, chain: list[dict], *, base: str | None, top: str | None,
+                       active: bool, shallow: bool = False, delete: bool = False, bandwidth: int = 0,
+                       keep_relative: bool = False) -> None:
+        """Start the commit job (domain lock held, no job on the disk): blockcommit,
+        and snapshot-delete of an external snapshot (snapshot/extdelete.py)."""
+        ti = self._bj_layer(chain, top, target, "top") if top else 0
+        if ti == 0 and not active:
+            raise InvalidArg(f"invalid argument: commit of '{target}' active layer requires active flag")
+        if ti != 0 and active:
+            raise InvalidArg(f"invalid argument: active commit requested but '{chain[ti]['path']}' is not active")
+        if ti + 1 >= len(chain):
+            raise InvalidArg(f"invalid argument: top '{chain[ti]['path']}' in chain for '{target}' "
+                             "has no backing file")
+        if base:
+            bi = self._bj_layer(chain, base, target, "base")
+            if bi <= ti:
+                raise InvalidArg(f"invalid argument: could not find base image '{base}' beneath "
+                                 f"'{chain[ti]['path']}' in chain for '{target}'")
+            if shallow and bi != ti + 1:
+                raise InvalidArg(f"invalid argument: base '{base}' is not immediately below "
+                                 f"'{chain[ti]['path']}' in chain for '{target}'")
+        else:
+            bi = ti + 1 if shallow else len(chain) - 1
+        missing = [chain[i]["path"] for i in (ti, bi) if not chain[i]["node"]]
+        if missing:
+            raise OperationFailed(f"operation failed: QEMU has no node for '{missing[0]}'")
+        self._reopen_rw(q, chain, bi)
+        if ti:
+            self._reopen_rw(q, chain, ti - 1)  # the image above top gets a new backing file name
+        kind = "active-commit" if ti == 0 else "commit"
+        entry = {"type": kind, "top": chain[ti]["path"], "base": chain[bi]["path"],
+                 "nodes": [layer["node"] for layer in chain]}
+        if delete:  # the committed layers' files, removed once QEMU has closed them
+            entry["delete"] = {layer["node"]: layer["path"] for layer in chain[ti:bi] if layer["node"]}
+        self._bj_set_job(run, target, entry)
+        args = {"job-id": _job_id(target), "device": chain[0]["node"], "base-node": chain[bi]["node"],
+                "auto-dismiss": False}
+        if ti:
+            args["top-node"] = chain[ti]["node"]
+            if keep_relative:  # the image above top names base as its chain did: relatively
+                args["backing-file"] = _relative_backing(chain, ti - 1, ti, bi, target)
+        # an active commit leaves no image above base: nothing to keep relative (as libvirt)
+        if bandwidth:
+            args["speed"] = bandwidth
+        self._start_or_forget(run, q, target, "block-commit", args, "blockcommit")
+
+    def _finish_job_locked(self, run, q, el, target: str, *, pivot: bool, timeout: float = 600.0) -> dict | None:
+        """Wait (domain lock held) for the disk's job to conclude -- ``pivot``: to be
+        ready, then ``job-complete`` -- and reconcile (definitions, nodes, files):
+        the concluded job as _reconcile gives it."""
+        deadline = time.monotonic() + timeout
+        sent = False  # (a pivot marked by a killed virtctl is asked for again)
+        while True:
+            j = self._qemu_job(q, target)
+            if j is None or j.get("status") in ("concluded", "null"):
+                break
+            if pivot and not sent and (j.get("ready") or j.get("status") == "ready"):
+                entry = self._bj_jobs(run).get(target) or {}
+                self._bj_set_job(run, target, {**entry, "ended": "pivot"})
+                killpoint("blockjob:pivot-marked")
+                self._bj_call(q, "job-complete", {"id": _job_id(target)}, "pivot")
+                sent = True
+            if time.monotonic() > deadline:
+                raise OperationFailed(f"operation failed: the block job on '{target}' did not end in "
+                                      f"{timeout:g} seconds (it goes on; 'blockjob --info' shows it)")
+            time.sleep(0.05)
+        return self._reconcile(run, q, el, target)
 
     def block_pull(self, uuid: str, disk: str, *, base: str | None = None, keep_relative: bool = False,
                    bandwidth: int = 0) -> None:
-        if keep_relative:
-            raise not_supported("qemu", "blockpull --keep-relative")
+        if keep_relative and not base:
+            raise InvalidArg("invalid argument: flag VIR_DOMAIN_BLOCK_REBASE_RELATIVE is valid only with "
+                             "non-null base")
         with self._job_start(uuid, disk, "blockpull") as (run, q, el, target, chain):
             args = {"job-id": _job_id(target), "device": chain[0]["node"], "auto-dismiss": False}
             if base:
@@ -449,6 +481,8 @@ class QemuBlockMixin:
                 if bi == 0:
                     raise InvalidArg(f"invalid argument: base '{base}' is the active layer of '{target}'")
                 args["base-node"] = chain[bi]["node"]
+                if keep_relative:  # the top image names base as its chain did: relatively
+                    args["backing-file"] = _relative_backing(chain, 0, 1, bi, target)
             if len(chain) < 2:
                 raise InvalidArg(f"invalid argument: disk '{target}' has no backing chain to pull")
             if bandwidth:
@@ -602,6 +636,40 @@ class QemuBlockMixin:
 def _no_job(target: str) -> OperationInvalid:
     return OperationInvalid(f"Requested operation is not valid: disk '{target}' does not have an active block job",
                             detail={"disk": target})
+
+
+def _plain_name(name: str | None) -> str | None:
+    """A layer's file name: QEMU shows a ``json:{...}`` pseudo-name for a node whose
+    backing file is not the one its header names verbatim (a relative name, say);
+    the image's file is in it."""
+    if not name or not name.startswith("json:"):
+        return name
+    import json
+
+    try:
+        spec = json.loads(name[5:])
+    except ValueError:
+        return name
+    f = spec.get("file") if isinstance(spec, dict) else None
+    if isinstance(f, dict) and f.get("filename"):
+        return f["filename"]
+    return f if isinstance(f, str) else name
+
+
+def _relative_backing(chain: list[dict], above: int, first: int, bi: int, target: str) -> str:
+    """The backing file name the image ``chain[above]`` gets for base ``chain[bi]``,
+    relative to its directory: only where every layer from ``chain[first]`` (the
+    commit's top, the layer under a pull's top) down to base named its backing file
+    relatively (libvirt's rule), else OPERATION_INVALID."""
+    from virtctl.drivers.qemu import qemu_img
+
+    for layer in chain[first:bi]:
+        name = qemu_img.info(layer["path"], layer["format"]).get("backing-filename") or ""
+        if not name or os.path.isabs(name):
+            raise OperationInvalid(f"Requested operation is not valid: can't keep relative backing relationship "
+                                   f"(disk '{target}': '{layer['path']}' names its backing file "
+                                   f"'{name}' absolutely)", detail={"disk": target, "path": layer["path"]})
+    return os.path.relpath(chain[bi]["path"], os.path.dirname(chain[above]["path"]))
 
 
 def _chain_text(bs) -> str:

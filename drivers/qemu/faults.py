@@ -11,7 +11,11 @@ stop it exactly between two steps of a start or a save.  Points:
 ``upload:written`` (storage/pools.py: vol-upload's copy written, not yet renamed).
 ``snapshot:pending`` ``snapshot:disk`` ``snapshot:job`` ``snapshot:overlays``
 ``snapshot:switched`` ``snapshot:taken`` ``snapshot:revert-pending``
-``snapshot:revert-disk`` ``snapshot:delete-pending`` (snapshot/driver.py).
+``snapshot:revert-disk`` ``snapshot:delete-pending`` (snapshot/driver.py);
+``snapshot:revert-ext-pending`` ``snapshot:revert-ext-overlay`` ``snapshot:revert-ext-defined``
+(snapshot/extrevert.py); ``snapshot:delete-ext-committed`` ``snapshot:delete-ext-merged``
+(snapshot/extdelete.py); ``blockjob:pivot-marked`` (blockjob.py).
+``hotplug:object-added`` ``hotplug:chardev-added`` ``hotplug:fd-added`` (hotplug/).
 
 Unset (always, outside tests) a kill point costs one comparison with None.
 The QEMU and monitor processes never inherit the variable (process.py).

@@ -13,6 +13,12 @@
   ``qemu-img create -b``, then ``blockdev-add`` + ``blockdev-snapshot`` in one
   ``transaction`` on a running domain; the overlay becomes the disk's source
   in the live and the persistent definitions.
+* ``extrevert.py``: reverting to an external disk-only snapshot (libvirt
+  9.7+'s way): new overlays on the snapshot's images, recorded as
+  ``<revertDisks>``; the abandoned top removed only when it is nobody's state.
+* ``extdelete.py``: deleting an external snapshot: its overlay merged into
+  the image below by a block commit (``qemu-img commit`` shut off, QMP
+  ``block-commit`` running, blockjob.py), children and definitions re-pointed.
 * ``repair.py``: an operation killed half way (``pending.json``) is finished
   or undone by the next snapshot command, from what the images hold
   (``qemu-img snapshot -l``, ``qemu-img info``, QMP ``query-block``).

@@ -84,6 +84,10 @@ class QemuSnapshotDriver(SnapshotDriver):
         m = store.load(name)
         if m is None:
             raise not_found(name)
+        if m.revert:
+            from virtctl.drivers.qemu.snapshot.extrevert import hide
+
+            hide(m.root)
         return xmlapi.tostring(m.root)
 
     def _metas_pending(self, uuid: str, store: Store) -> None:
@@ -291,6 +295,13 @@ class QemuSnapshotDriver(SnapshotDriver):
                 doc.append(xmlapi.copy(old.root.find("domain")))
             else:
                 doc.append(xmlapi.parse(v.config.to_xml(), "<domain>"))
+        if old is not None and old.root.find("revertDisks") is not None and doc.find("revertDisks") is None:
+            # the overlays a revert made stay recorded (dumpxml does not show them)
+            rd = xmlapi.copy(old.root.find("revertDisks"))
+            if doc.find("disks") is not None:
+                doc.find("disks").addnext(rd)
+            else:
+                doc.find("domain").addprevious(rd)
         store.write(doc)
         if current:
             store.set_current(name)
@@ -314,13 +325,12 @@ class QemuSnapshotDriver(SnapshotDriver):
             m = store.load(name)
             if m is None:
                 raise not_found(name)
-            if m.location == "external" or m.state == "disk-snapshot":
-                raise _ns("snapshot-revert", f"reverting to the external snapshot '{name}' is not "
-                          "implemented (merge the overlay back with blockcommit, or start over from "
-                          "the backing image)")
             if m.domain_xml is None:
                 raise OperationInvalid(f"revert requires force: snapshot '{name}' lacks domain "
                                        f"'{v.config.name}' rollback info")
+            if m.location == "external" or m.state == "disk-snapshot":
+                self._revert_external(uuid, v, store, m, running=running, paused=paused, force=force)
+                return
             snap_def = self.d._prepare(m.domain_xml, f"snapshot '{name}' (domain XML)")
             snap_def.name = v.config.name
             run = self.running(uuid)
@@ -362,6 +372,54 @@ class QemuSnapshotDriver(SnapshotDriver):
             store.set_current(name)
             store.set_pending(None)
 
+    def _revert_external(self, uuid: str, v, store: Store, m, *, running: bool, paused: bool,
+                         force: bool) -> None:
+        """extrevert.py: new overlays on the snapshot's images (domain lock held)."""
+        from virtctl.drivers.qemu.snapshot import extrevert
+
+        name = m.name
+        if m.memory != "no" or m.state not in ("disk-snapshot", "shutoff", "shutdown", "crashed"):
+            raise _ns("snapshot-revert", f"reverting to the external snapshot '{name}' with memory "
+                      f"(state {m.state}, memory {m.memory}) is not implemented")
+        snap_def = self.d._prepare(m.domain_xml, f"snapshot '{name}' (domain XML)")
+        snap_def.name = v.config.name
+        run = self.running(uuid)
+        target = "running" if running else "paused" if paused else "shutoff"
+        if run is not None:
+            if target != "shutoff" and not force:
+                raise OperationInvalid("revert requires force: must respawn guest to start inactive snapshot")
+            if run.record.get("block_jobs"):
+                raise OperationInvalid("Requested operation is not valid: domain has active block job")
+        disks, abandon = extrevert.plan(m, snap_def, v.config, store.all())
+        pending = {"op": "revert-external", "name": name, "target": target, "disks": disks,
+                   "abandon": abandon}
+        store.set_pending(pending)
+        killpoint("snapshot:revert-ext-pending")
+        try:
+            if run is not None:
+                self.stop(run)
+            for p in disks:
+                p["made"] = True
+                store.set_pending(pending)
+                external.create_overlay(p["overlay"], p["backing"], p["fmt"], None)
+                killpoint("snapshot:revert-ext-overlay")
+            extrevert.switch(snap_def, disks)
+            self.d._write_config(snap_def)
+        except BaseException:
+            if not extrevert.done(self, uuid, pending):
+                try:
+                    extrevert.undo(store, pending)
+                except (VirtError, OSError):
+                    pass  # pending.json stays: the next command finishes the undo
+            raise
+        killpoint("snapshot:revert-ext-defined")
+        extrevert.finish(store, pending)
+        if target != "shutoff":
+            self.d._start(uuid, snap_def.copy(), persistent=True, paused=target == "paused", autodestroy=False)
+            run = self.running(uuid)
+            if run is not None:
+                run.update(state=target, reason="from snapshot")
+
     def _load(self, run, name: str, disks, target: str) -> None:
         from virtctl.drivers.qemu.qmp import QMPError
 
@@ -396,20 +454,44 @@ class QemuSnapshotDriver(SnapshotDriver):
                 doomed = repair.descendants(metas, name)
                 if children:
                     doomed.append(name)
-            if not metadata_only:
-                ext = [n for n in doomed if metas[n].location == "external"]
-                if ext:
-                    raise _ns("snapshot-delete", f"deleting the external snapshot '{ext[0]}' would need its "
-                              "overlay merged (blockcommit); give --metadata to drop only its metadata")
-                run = self.running(uuid)
-                if run is not None:
-                    self._check_deletable(run, [metas[n] for n in doomed if metas[n].location == "internal"])
             pending = {"op": "delete", "names": doomed, "metadata_only": metadata_only,
                        "reparent_to": metas[name].parent if not (children or children_only) else None,
                        "deleted": name, "current_to": name if children_only else metas[name].parent}
+            if not metadata_only:
+                ext = [n for n in doomed if metas[n].location == "external"]
+                if ext and (children or children_only):
+                    raise _ns("snapshot-delete", f"deleting external snapshots with --children or "
+                              f"--children-only ('{ext[0]}') is not supported: delete them one by one, or "
+                              "give --metadata")
+                run = self.running(uuid)
+                if ext:
+                    self._delete_external(uuid, v, store, metas, metas[name], run, pending)
+                    return
+                if run is not None:
+                    self._check_deletable(run, [metas[n] for n in doomed if metas[n].location == "internal"])
             store.set_pending(pending)
             killpoint("snapshot:delete-pending")
             repair.finish_delete(self, uuid, store, pending)
+
+    def _delete_external(self, uuid: str, v, store: Store, metas: dict, m, run, pending: dict) -> None:
+        """extdelete.py: the snapshot's overlays merged by block commits (domain lock held)."""
+        from virtctl.drivers.qemu.snapshot import extdelete
+
+        if run is not None and run.record.get("block_jobs"):
+            raise _ns("snapshot-delete", "cannot delete external snapshots when there is another active "
+                      "block job")
+        disks = extdelete.plan(self, uuid, metas, m, run, v.config)
+        pending.update(op="delete-external", disks=disks,
+                       run_id=run.record.get("run_id") if run is not None else None)
+        store.set_pending(pending)
+        killpoint("snapshot:delete-pending")
+        try:
+            extdelete.run_pending(self, uuid, store, pending, fresh=True)
+        except VirtError:
+            # a commit that failed changed nothing the definitions see (and a disk
+            # merged before it stays merged: a new snapshot-delete plans afresh)
+            store.set_pending(None)
+            raise
 
     @staticmethod
     def _check_deletable(run, metas) -> None:

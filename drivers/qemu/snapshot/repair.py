@@ -14,7 +14,12 @@ and makes the metadata say it:
   overlay files this command made are deleted;
 * delete: the deletion is done again (each step can be done twice);
 * revert: a memory revert whose job concluded is recorded (state, current);
-  a disk revert is applied again.
+  a disk revert is applied again;
+* delete of an external snapshot (extdelete.py): the merges are finished
+  (a commit only where the chain does not skip the overlay yet), then the
+  metadata;
+* revert to an external snapshot (extrevert.py): finished if the persistent
+  definition names the new overlays, else the overlays made are removed.
 
 ``check_tags`` is what a revert runs first: a snapshot whose tag an image
 lost is reported, naming the disk, and nothing is changed.
@@ -237,6 +242,21 @@ def finish(drv, uuid: str, store) -> None:
             finish_delete(drv, uuid, store, pending)
         elif op == "revert":
             _finish_revert(drv, uuid, store, pending)
+        elif op == "delete-external":
+            from virtctl.drivers.qemu.snapshot import extdelete
+
+            try:
+                extdelete.run_pending(drv, uuid, store, pending, fresh=False)
+            except VirtError:
+                store.set_pending(None)  # reported once; a new snapshot-delete plans afresh
+                raise
+        elif op == "revert-external":
+            from virtctl.drivers.qemu.snapshot import extrevert
+
+            if extrevert.done(drv, uuid, pending):
+                extrevert.finish(store, pending)
+            else:
+                extrevert.undo(store, pending)
         else:
             store.set_pending(None)
     except VirtError as exc:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from virtctl.drivers.qemu.state import atomic_write, ensure_dir, fsync_dir, read_bytes, read_json, \
     unlink_quiet, write_json
@@ -54,6 +54,9 @@ class Meta:
     memory: str  # internal, external, no
     disks: dict  # target -> {"snapshot": internal|external|no, "file": path or None, "driver": fmt}
     root: object  # the <domainsnapshot> element
+    # external: the overlays the last revert to this snapshot made (target -> file),
+    # from <revertDisks> (kept in the metadata file, not shown by snapshot-dumpxml)
+    revert: dict = field(default_factory=dict)
 
     @property
     def location(self) -> str:
@@ -84,12 +87,18 @@ def meta_of(root) -> Meta:
         disks[el.get("name")] = {"snapshot": el.get("snapshot", "internal"),
                                  "file": src.get("file") if src is not None else None,
                                  "driver": drv.get("type") if drv is not None else None}
+    revert = {}
+    for el in root.findall("revertDisks/disk"):
+        src = el.find("source")
+        if src is not None and src.get("file"):
+            revert[el.get("name")] = src.get("file")
     mem = root.find("memory")
     when = root.findtext("creationTime") or "0"
     return Meta(name=root.findtext("name"), parent=root.findtext("parent/name"),
                 created=int(when) if when.isdigit() else 0, state=root.findtext("state") or "shutoff",
                 description=root.findtext("description") or "",
-                memory=mem.get("snapshot", "no") if mem is not None else "no", disks=disks, root=root)
+                memory=mem.get("snapshot", "no") if mem is not None else "no", disks=disks, root=root,
+                revert=revert)
 
 
 class Store:
