@@ -6,6 +6,7 @@ import time
 
 from virtctl.api.types import DomainRecord, DomainState, VcpuCount
 from virtctl.drivers.base import DomainDriver
+from virtctl.drivers.libvirt.domain_agent import DomainAgentMixin
 from virtctl.drivers.libvirt.domain_blockjob import BlockJobMixin
 from virtctl.drivers.libvirt.domain_hotplug import HotplugMixin
 from virtctl.drivers.libvirt.domain_net import DomainNetMixin
@@ -20,7 +21,8 @@ _SHUTDOWN_MODES = {"acpi": "ACPI_POWER_BTN", "agent": "GUEST_AGENT", "initctl": 
                    "signal": "SIGNAL", "paravirt": "PARAVIRT"}
 
 
-class LibvirtDomainDriver(DomainNetMixin, BlockJobMixin, DomainStatsMixin, HotplugMixin, DomainDriver):
+class LibvirtDomainDriver(DomainNetMixin, BlockJobMixin, DomainStatsMixin, HotplugMixin, DomainAgentMixin,
+                          DomainDriver):
     # the mixins (one module per area) come first: their methods replace
     # DomainDriver's NOT_SUPPORTED defaults
     driver_name = "libvirt"

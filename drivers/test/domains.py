@@ -13,6 +13,7 @@ import time
 from virtctl.api.domain import SHUTDOWN_MODES
 from virtctl.api.types import DomainRecord, DomainState, VcpuCount, reason_number
 from virtctl.drivers.base import DomainDriver
+from virtctl.drivers.test.agent import TestAgentMixin
 from virtctl.drivers.test.blockjob import TestBlockMixin
 from virtctl.drivers.test.extra import TestExtraMixin
 from virtctl.drivers.test.hotplug import TestHotplugMixin
@@ -65,7 +66,7 @@ def refuse_flags(command: str, function: str, *flags: tuple[bool, int, str]) -> 
 
 
 class TestDomainDriver(TestMonitorMixin, TestExtraMixin, TestBlockMixin, TestHotplugMixin, TestMetaMixin,
-                       DomainDriver):
+                       TestAgentMixin, DomainDriver):
     driver_name = "test"
 
     def __init__(self):

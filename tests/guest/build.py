@@ -1,8 +1,9 @@
 """Build (and cache) a tiny bootable Linux test guest from Debian packages.
 
 The guest is a Debian kernel plus a gzip'd newc initramfs holding a static
-busybox, the ``evdev`` and ``button`` modules and an ``/init`` script.  At
-every boot ``/init`` prints :data:`READY_LINE` on the serial console, then:
+busybox, the :data:`MODULES`, the host's ``qemu-ga`` (with its shared
+libraries) and an ``/init`` script.  At every boot ``/init`` prints
+:data:`READY_LINE` on the serial console, then:
 
 * a press of the ACPI power button (QMP ``system_powerdown``) makes it run
   ``poweroff -f`` (QEMU then emits ``SHUTDOWN`` with ``guest: true``);
@@ -10,7 +11,11 @@ every boot ``/init`` prints :data:`READY_LINE` on the serial console, then:
   ``reboot`` (a guest reset: ``RESET`` with ``guest: true``, or a shutdown
   under ``-no-reboot``) or ``crash`` (a kernel panic; with ``panic=-1`` the
   kernel resets at once).  Each command is acknowledged with
-  ``VIRTCTL-GUEST-CMD <name>`` before it is carried out.
+  ``VIRTCTL-GUEST-CMD <name>`` before it is carried out;
+* with a virtio-serial port named :data:`AGENT_PORT`, the QEMU guest agent
+  runs on it (``VIRTCTL-GUEST-AGENT started /dev/vportNpM`` once it holds
+  the port); ``guest-shutdown`` works through a ``/sbin/shutdown`` shim,
+  ``guest-set-user-password`` through a ``chpasswd`` shim (see README).
 
 Nothing is downloaded once the cache holds a build for the current package
 versions.  Usage::
@@ -42,7 +47,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["Guest", "GuestBuildError", "build_guest", "READY_LINE", "CMDLINE",
-           "default_cache_dir"]
+           "default_cache_dir", "AGENT_PORT", "AGENT_LINE", "HOSTNAME", "OS_RELEASE"]
 
 READY_LINE = "VIRTCTL-GUEST-READY"
 CMD_ACK = "VIRTCTL-GUEST-CMD"
@@ -51,14 +56,29 @@ CMDLINE = "console=ttyS0 quiet panic=-1"
 # Modules the init loads, in order (dependencies are added before them).
 # virtio_pci/virtio_blk/virtio_net: disks and NICs (snapshots, hotplug,
 # networks); their dependencies are found from each module's modinfo.
-MODULES = ("evdev", "button", "virtio_pci", "virtio_blk", "virtio_net")
+# virtio_console: the virtio-serial port of the QEMU guest agent.  ext4 (and
+# crc32c_generic, its checksum driver: only a soft dependency in modinfo) for
+# a disk made with mkfs.ext4 on the host (guest-fsfreeze-*, guest-get-fsinfo).
+MODULES = ("evdev", "button", "virtio_pci", "virtio_blk", "virtio_net",
+           "virtio_console", "crc32c_generic", "ext4")
 # Bump when the recipe (init script, layout) changes: it is part of the key.
-RECIPE_VERSION = 4
+RECIPE_VERSION = 5
 NET_LINE = "VIRTCTL-GUEST-NET"
 OUT_LINE = "VIRTCTL-GUEST-OUT"
 DONE_LINE = "VIRTCTL-GUEST-DONE"
 HTTP_PORT = 80
 HTTP_BODY = "VIRTCTL-GUEST-HTTP"
+# The QEMU guest agent (qemu-ga, from the host's qemu-guest-agent package)
+# runs on the virtio-serial port of this name, when there is one.
+AGENT_PORT = "org.qemu.guest_agent.0"
+AGENT_LINE = "VIRTCTL-GUEST-AGENT"
+HOSTNAME = "virtctl-guest"
+# /etc/os-release (guest-get-osinfo).
+OS_RELEASE = {"ID": "virtctl-guest", "NAME": "virtctl test guest",
+              "VERSION_ID": "1", "VERSION": "1 (recipe %d)" % RECIPE_VERSION,
+              "PRETTY_NAME": "virtctl test guest 1"}
+# Initial /etc/shadow line of root: locked ("*") until guest-set-user-password.
+ROOT_SHADOW = "root:*:19000:0:99999:7:::"
 
 # Debian's busybox udhcpc runs this path (not upstream's
 # /usr/share/udhcpc/default.script).  It configures the lease and says so on
@@ -75,17 +95,110 @@ esac
 exit 0
 """
 
+# qemu-ga's guest-shutdown (qga/commands-posix.c, QEMU 7.2, Linux) runs
+#   /sbin/shutdown -h -P|-H|-r +0 "hypervisor initiated shutdown"
+# (-P powerdown, -H halt, -r reboot) and waits for it to exit 0.  There is
+# no init to ask: this does it itself, a moment after returning (as a real
+# shutdown returns before the power goes).
+SHUTDOWN_SCRIPT = r"""#!/bin/busybox sh
+act=
+for a in "$@"; do
+    case "$a" in
+        -P) act=poweroff ;;
+        -r) act=reboot ;;
+        -H) act=halt ;;
+        -h) [ -n "$act" ] || act=poweroff ;;
+        -*) echo "shutdown: unsupported option $a" >&2; exit 1 ;;
+    esac
+done
+[ -n "$act" ] || { echo "usage: shutdown -h -P|-H|-r +0 [MESSAGE]" >&2; exit 1; }
+echo "@ACK@ shutdown $act" > /dev/console
+sync
+( sleep 0.2; "$act" -f ) </dev/null >/dev/null 2>&1 &
+exit 0
+"""
+
+# Debian's busybox has no chpasswd applet; qemu-ga's guest-set-user-password
+# finds "chpasswd" in PATH and writes "user:password\n" to its stdin ("-e":
+# the password is already crypted).
+CHPASSWD_SCRIPT = r"""#!/bin/busybox sh
+crypted=
+[ "$1" = -e ] && crypted=1
+rc=0
+while IFS= read -r line; do
+    u=${line%%:*}
+    p=${line#*:}
+    if [ -z "$crypted" ]; then
+        p=$(printf '%s' "$p" | mkpasswd -m sha512 -P 0) || { rc=1; continue; }
+    fi
+    if ! U="$u" awk -F: '$1 == ENVIRON["U"] { f = 1 } END { exit !f }' /etc/shadow; then
+        echo "chpasswd: unknown user '$u'" >&2; rc=1; continue
+    fi
+    U="$u" P="$p" D=$(($(date +%s) / 86400)) awk -F: -v OFS=: \
+        '$1 == ENVIRON["U"] { $2 = ENVIRON["P"]; $3 = ENVIRON["D"] } 1' \
+        /etc/shadow > /etc/shadow.new && chmod 600 /etc/shadow.new \
+        && mv /etc/shadow.new /etc/shadow || rc=1
+done
+exit $rc
+"""
+
 INIT_SCRIPT = r"""#!/bin/busybox sh
 # virtctl test guest init (generated by tests/guest/build.py)
 /bin/busybox --install -s /bin
-export PATH=/bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 echo 0 > /proc/sys/kernel/printk
 for m in @MODULES@; do insmod /lib/modules/$m.ko; done
 stty -echo 2>/dev/null
+hostname @HOSTNAME@
 ip link set lo up
+# The QEMU guest agent, in the background, on the virtio port named
+# @AGENT_PORT@; with no virtio console device (no channel) nothing is done.
+agent() {
+    if [ -s /run/qemu-ga.pid ] && kill -0 "$(cat /run/qemu-ga.pid)" 2>/dev/null; then
+        echo "@AGENT@ running" > /dev/console; return 0
+    fi
+    has_console=
+    for d in /sys/bus/virtio/devices/*; do
+        [ "$(cat "$d/device" 2>/dev/null)" = 0x0003 ] && has_console=1
+    done
+    [ -n "$has_console" ] || return 0
+    # The port's name arrives in a control message after the probe: poll.
+    i=0
+    while :; do
+        for p in /sys/class/virtio-ports/*; do
+            [ "$(cat "$p/name" 2>/dev/null)" = @AGENT_PORT@ ] || continue
+            port=${p##*/}
+            [ -c "/dev/$port" ] || mknod "/dev/$port" c $(sed 's/:/ /' "$p/dev")
+            mkdir -p /dev/virtio-ports
+            ln -sf "../$port" /dev/virtio-ports/@AGENT_PORT@
+            mkdir -p /run/qemu-ga
+            # (qemu-ga writes no pidfile unless it daemonizes: this does.)
+            /usr/sbin/qemu-ga -m virtio-serial -p "/dev/$port" -t /run/qemu-ga \
+                -l /tmp/qemu-ga.log </dev/null >/dev/null 2>&1 &
+            pid=$!
+            echo $pid > /run/qemu-ga.pid
+            # Announce it once it holds the port open (or say why not).
+            j=0
+            while kill -0 $pid 2>/dev/null && [ $j -lt 300 ]; do
+                for fd in /proc/$pid/fd/*; do
+                    [ "$(readlink "$fd")" = "/dev/$port" ] && {
+                        echo "@AGENT@ started /dev/$port" > /dev/console; return 0; }
+                done
+                j=$((j + 1)); sleep 0.1
+            done
+            echo "@AGENT@ failed" > /dev/console
+            sed "s/^/@AGENT@ log: /" /tmp/qemu-ga.log > /dev/console 2>&1
+            return 1
+        done
+        i=$((i + 1))
+        [ $i -gt 300 ] && { echo "@AGENT@ no port @AGENT_PORT@" > /dev/console; return 1; }
+        sleep 0.1
+    done
+}
+agent &
 # Every NIC asks for a lease in the background (never delays the ready line);
 # a NIC hotplugged later is picked up by the console command "dhcp".
 dhcp() {
@@ -133,6 +246,9 @@ done
             crash) echo "@ACK@ crash"; echo 1 > /proc/sys/kernel/sysrq;
                    echo c > /proc/sysrq-trigger ;;
             dhcp) echo "@ACK@ dhcp"; dhcp ;;
+            # (Re)start the guest agent (a channel hotplugged after boot, or
+            # after "run kill $(cat /run/qemu-ga.pid)").
+            agent) echo "@ACK@ agent"; agent & ;;
             # "run CMD": a shell command in this (long-lived) shell, so that
             # variables set by one run are seen by the next (memory state for
             # snapshot tests); each output line is prefixed, then the status.
@@ -370,15 +486,98 @@ def _newc(entries: list[tuple[str, int, bytes, int, int]]) -> bytes:
     return out.getvalue()
 
 
-def _initramfs(busybox: bytes, modules: list[tuple[str, bytes]]) -> bytes:
+def _qga_source() -> tuple[str, Path | None]:
+    """(version, path) of the installed qemu-guest-agent's qemu-ga, else (candidate, None)."""
+    try:
+        out = _run(["dpkg-query", "-W", "-f", "${Status}\t${Version}", "qemu-guest-agent"])
+        status, version = out.split("\t")
+        if status.endswith(" installed") and Path("/usr/sbin/qemu-ga").is_file():
+            return version, Path("/usr/sbin/qemu-ga")
+    except (GuestBuildError, ValueError):
+        pass
+    return _candidate_version("qemu-guest-agent"), None
+
+
+def _elf_interp(data: bytes) -> str | None:
+    """The PT_INTERP path of a 64-bit little-endian ELF file, or None."""
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return None
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        o = phoff + i * phentsize
+        p_type, = struct.unpack_from("<I", data, o)
+        if p_type == 3:  # PT_INTERP
+            off, = struct.unpack_from("<Q", data, o + 8)
+            size, = struct.unpack_from("<Q", data, o + 32)
+            return data[off:off + size].rstrip(b"\0").decode()
+    return None
+
+
+def _qga_files(binary: Path) -> list[tuple[str, bytes]]:
+    """qemu-ga and every shared library it needs, at the paths ldd names."""
+    data = binary.read_bytes()
+    interp = _elf_interp(data)
+    if not interp:
+        raise GuestBuildError(f"{binary} is not a dynamically linked x86-64 ELF binary")
+    out = _run(["ldd", str(binary)])
+    libs: dict[str, Path] = {}
+    missing = []
+    for line in out.splitlines():
+        line = line.strip()
+        m = re.match(r"(\S+) => (.*?)(?: \(0x[0-9a-f]+\))?$", line)
+        if m:
+            if m.group(2) == "not found" or not m.group(2).startswith("/"):
+                missing.append(m.group(1))
+            else:
+                libs[m.group(2)] = Path(m.group(2))
+            continue
+        m = re.match(r"(/\S+) \(0x[0-9a-f]+\)$", line)
+        if m:
+            libs[m.group(1)] = Path(m.group(1))
+    if missing:
+        raise GuestBuildError(
+            f"qemu-ga needs {', '.join(missing)}, not found on this host "
+            "(apt-get install qemu-guest-agent)")
+    libs[interp] = Path(interp)
+    files = [("usr/sbin/qemu-ga", data)]
+    for guest_path, host_path in sorted(libs.items()):
+        files.append((guest_path.lstrip("/"), host_path.resolve().read_bytes()))
+    return files
+
+
+def _etc_files() -> list[tuple[str, int, bytes]]:
+    osr = "".join(f'{k}="{v}"\n' for k, v in OS_RELEASE.items())
+    return [("etc/passwd", 0o100644, b"root:x:0:0:root:/root:/bin/sh\n"),
+            ("etc/shadow", 0o100600, (ROOT_SHADOW + "\n").encode()),
+            ("etc/group", 0o100644, b"root:x:0:\n"),
+            ("etc/hostname", 0o100644, (HOSTNAME + "\n").encode()),
+            ("etc/os-release", 0o100644, osr.encode())]
+
+
+def _initramfs(busybox: bytes, modules: list[tuple[str, bytes]],
+               qga: list[tuple[str, bytes]] = ()) -> bytes:
     init = (INIT_SCRIPT.replace("@MODULES@", " ".join(n for n, _ in modules))
             .replace("@READY@", READY_LINE).replace("@ACK@", CMD_ACK)
             .replace("@OUT@", OUT_LINE).replace("@DONE@", DONE_LINE)
-            .replace("@HTTP_PORT@", str(HTTP_PORT)))
+            .replace("@HTTP_PORT@", str(HTTP_PORT))
+            .replace("@AGENT_PORT@", AGENT_PORT).replace("@AGENT@", AGENT_LINE)
+            .replace("@HOSTNAME@", HOSTNAME))
     d, f, c = 0o040755, 0o100755, 0o020600
-    entries = [(p, d, b"", 0, 0) for p in
-               ("bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules", "etc",
-                "etc/udhcpc", "www")]
+    dirs = ["bin", "sbin", "dev", "proc", "sys", "tmp", "run", "mnt", "root", "var",
+            "lib", "lib/modules", "etc", "etc/udhcpc", "www"]
+    for name, _ in qga:
+        parts = name.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            if "/".join(parts[:i]) not in dirs:
+                dirs.append("/".join(parts[:i]))
+    entries = [(p, d, b"", 0, 0) for p in dirs]
+    entries += [("var/run", 0o120777, b"../run", 0, 0),
+                ("sbin/shutdown", f, SHUTDOWN_SCRIPT.replace("@ACK@", CMD_ACK).encode(), 0, 0),
+                ("sbin/hwclock", 0o120777, b"../bin/busybox", 0, 0),
+                ("bin/chpasswd", f, CHPASSWD_SCRIPT.encode(), 0, 0)]
+    entries += [(n, m, data, 0, 0) for n, m, data in _etc_files()]
+    entries += [(n, f, data, 0, 0) for n, data in qga]
     entries += [("dev/console", c, b"", 5, 1), ("dev/null", 0o020666, b"", 1, 3),
                 ("bin/busybox", f, busybox, 0, 0), ("bin/sh", 0o120777, b"busybox", 0, 0),
                 ("init", f, init.encode(), 0, 0),
@@ -389,9 +588,11 @@ def _initramfs(busybox: bytes, modules: list[tuple[str, bytes]]) -> bytes:
     return gzip.compress(_newc(entries), compresslevel=6, mtime=0)
 
 
-def _cache_key(kpkg: str, kver: str, bbver: str) -> str:
+def _cache_key(kpkg: str, kver: str, bbver: str, qgaver: str) -> str:
     h = hashlib.sha256(json.dumps(
-        [RECIPE_VERSION, INIT_SCRIPT, UDHCPC_SCRIPT, MODULES, CMDLINE, READY_LINE]).encode()).hexdigest()[:12]
+        [RECIPE_VERSION, INIT_SCRIPT, UDHCPC_SCRIPT, SHUTDOWN_SCRIPT, CHPASSWD_SCRIPT,
+         MODULES, CMDLINE, READY_LINE, AGENT_PORT, HOSTNAME, OS_RELEASE, ROOT_SHADOW,
+         qgaver]).encode()).hexdigest()[:12]
     safe = re.sub(r"[^A-Za-z0-9.+-]", "_", f"{kpkg}_{kver}_bb{bbver}")
     return f"{safe}_{h}"
 
@@ -419,6 +620,7 @@ def build_guest(cache_dir: Path | None = None) -> Guest:
     try:
         kpkg, kver = _kernel_package()
         bbver, bbpath = _busybox_source()
+        qgaver, qgapath = _qga_source()
     except GuestBuildError:
         # No apt lists (offline, never updated): fall back to the newest
         # complete build in the cache, if there is one.
@@ -427,7 +629,7 @@ def build_guest(cache_dir: Path | None = None) -> Guest:
         if cached:
             return _guest(cached[-1])
         raise
-    final = cache_dir / _cache_key(kpkg, kver, bbver)
+    final = cache_dir / _cache_key(kpkg, kver, bbver, qgaver)
     if _complete(final):
         return _guest(final)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -454,15 +656,26 @@ def build_guest(cache_dir: Path | None = None) -> Guest:
                 busybox = next(iter(got.values()))
             else:
                 busybox = bbpath.read_bytes()
+            if qgapath is None:
+                qgadeb = _apt_download("qemu-guest-agent", qgaver, dl)
+                got = _deb_members(qgadeb, lambda n: n == "usr/sbin/qemu-ga")
+                if not got:
+                    raise GuestBuildError(f"no usr/sbin/qemu-ga in {qgadeb.name}")
+                qgapath = dl / "qemu-ga"
+                qgapath.write_bytes(got["usr/sbin/qemu-ga"])
+                qgapath.chmod(0o755)
+            qga = _qga_files(qgapath)
             shutil.rmtree(dl)
             (tmp / "vmlinuz").write_bytes(vmlinuz)
             elf = _pvh_vmlinux(vmlinuz)
             if elf is not None:
                 (tmp / "vmlinux").write_bytes(elf)
-            (tmp / "initrd.gz").write_bytes(_initramfs(busybox, modules))
+            (tmp / "initrd.gz").write_bytes(_initramfs(busybox, modules, qga))
             (tmp / "meta.json").write_text(json.dumps({
                 "kernel_package": kpkg, "kernel_version": kver,
                 "busybox_static_version": bbver, "modules": [n for n, _ in modules],
+                "qemu_guest_agent_version": qgaver,
+                "qemu_ga_files": [n for n, _ in qga],
                 "cmdline": CMDLINE, "ready_line": READY_LINE,
                 "pvh_vmlinux": elf is not None,
                 "recipe_version": RECIPE_VERSION}, indent=1) + "\n")

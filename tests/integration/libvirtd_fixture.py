@@ -47,6 +47,7 @@ from pathlib import Path
 import pytest
 
 LIBVIRTD = shutil.which("libvirtd") or ("/usr/sbin/libvirtd" if os.path.exists("/usr/sbin/libvirtd") else None)
+VIRSH = shutil.which("virsh")
 START_TIMEOUT = 60.0
 
 QEMU_CONF = """\
@@ -264,3 +265,104 @@ def guest_xml(guest, name: str, log, devices: str = "") -> str:
   </devices>
 </domain>
 """
+
+
+class LibvirtdEnv:
+    """One test module's view of the private daemon: ``virtctl`` (the installed
+    entry point) and virsh on its URI, and the serial log of the module's guest
+    ``name`` when it has one.  Each test_libvirtd_<area>.py uses this one class
+    (subclassed only for what is the area's own)."""
+
+    def __init__(self, daemon, base, *, guest=None, name: str | None = None):
+        from integration.test_qemu_driver import VIRTCTL
+
+        self.daemon, self.base, self.uri, self.guest, self.name = daemon, base, daemon.uri, guest, name
+        self.virtctl = VIRTCTL
+        self.log = base / f"{name}-serial.log" if name else None
+
+    def xml(self, name: str | None = None, devices: str = "") -> str:
+        """The test guest's domain (``name``: the module's guest by default)."""
+        return guest_xml(self.guest, name or self.name, self.log, devices)
+
+    def file(self, name: str, text: str) -> str:
+        p = self.base / name
+        p.write_text(text)
+        return str(p)
+
+    def run(self, *args: str, timeout: float = 120, input: str | None = None,
+            prog: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([prog or self.virtctl, "-c", self.uri, *args], capture_output=True, text=True,
+                              timeout=timeout, input=input)
+
+    def ok(self, *args: str, **kw) -> str:
+        r = self.run(*args, **kw)
+        assert r.returncode == 0, f"virtctl {' '.join(args)} -> {r.returncode}: {r.stderr}"
+        assert "Traceback" not in r.stderr, r.stderr
+        return r.stdout
+
+    def fails(self, *args: str) -> subprocess.CompletedProcess:
+        r = self.run(*args)
+        assert r.returncode != 0, f"virtctl {' '.join(args)} succeeded: {r.stdout}"
+        assert "Traceback" not in r.stderr, r.stderr
+        return r
+
+    def both(self, *args: str) -> tuple[str, str]:
+        """(virtctl's stdout, virsh's stdout) of the same command; both must succeed."""
+        ours = self.ok(*args)
+        theirs = self.run(*args, prog=VIRSH)
+        assert theirs.returncode == 0, f"virsh {' '.join(args)}: {theirs.stderr}"
+        return ours, theirs.stdout
+
+    def same_as_virsh(self, *args: str, must_succeed: bool = True) -> None:
+        """The same stdout and the same success as virsh on the same daemon (when
+        virsh is installed); ``must_succeed``: and virsh succeeds."""
+        if VIRSH is None:
+            return
+        theirs = self.run(*args, prog=VIRSH)
+        assert theirs.returncode == 0 or not must_succeed, theirs.stderr
+        ours = self.run(*args)
+        assert "Traceback" not in ours.stderr, ours.stderr
+        assert (ours.stdout, ours.returncode == 0) == (theirs.stdout, theirs.returncode == 0), (
+            f"{args!r}: virsh {theirs.returncode} {theirs.stdout!r} {theirs.stderr!r} / "
+            f"virtctl {ours.returncode} {ours.stdout!r} {ours.stderr!r}")
+
+    # --- the module's guest
+    def serial(self) -> str:
+        try:
+            return self.log.read_bytes().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_serial(self, text: str, count: int = 1, timeout: float | None = None) -> None:
+        from integration.test_qemu_driver import BOOT
+
+        deadline = time.monotonic() + (BOOT if timeout is None else timeout)
+        while self.serial().count(text) < count:
+            assert time.monotonic() < deadline, (
+                f"no {text!r} x{count}: {self.serial()[-1500:]!r}\n{self.daemon.qemu_log(self.name)[-1500:]}")
+            time.sleep(0.05)
+
+    def wait_state(self, want: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.ok("domstate", self.name).strip()
+            if got == want:
+                return
+            assert time.monotonic() < deadline, f"still {got!r}, wanted {want!r}"
+            time.sleep(0.2)
+
+    def guest_run(self, cmd: str) -> list[str]:
+        """``run CMD`` on the guest's console (a pipe): its output lines."""
+        r = self.run("console", self.name, "--idle", "3", input=f"run {cmd}\n", timeout=90)
+        assert r.returncode == 0, r.stderr
+        return [ln.split(" ", 1)[1].strip() if " " in ln else "" for ln in r.stdout.splitlines()
+                if ln.startswith("VIRTCTL-GUEST-OUT")]
+
+    def guest_until(self, cmd: str, ok, timeout: float = 90) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.guest_run(cmd)
+            if ok(out):
+                return out
+            assert time.monotonic() < deadline, f"{cmd!r} still gives {out!r}"
+            time.sleep(1)

@@ -21,56 +21,18 @@ from pathlib import Path
 
 import pytest
 
-from integration.libvirtd_fixture import guest_xml
-from integration.test_qemu_driver import BOOT, VIRTCTL
+from integration.libvirtd_fixture import LibvirtdEnv
+from integration.test_qemu_driver import VIRTCTL
 
 pytestmark = pytest.mark.qemu
 VIRSH = shutil.which("virsh")
 NAME = "lvd1"
+BARRIER = "for domain 'lvd-barrier': Undefined Removed"
 
 
+def _count(text: str) -> int:
+    return len([ln for ln in text.splitlines() if ln.startswith("event '")])
 
-class Env:
-    def __init__(self, daemon, guest, base: Path):
-        self.daemon, self.guest, self.base = daemon, guest, base
-        self.uri = daemon.uri
-        self.log = base / f"{NAME}-serial.log"
-
-    def xml(self, name: str = NAME) -> str:
-        g = self.guest
-        return guest_xml(g, name, self.log)
-
-    def run(self, *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([VIRTCTL, "-c", self.uri, *args], capture_output=True, text=True,
-                              timeout=timeout, input=input)
-
-    def ok(self, *args: str, **kw) -> str:
-        r = self.run(*args, **kw)
-        assert r.returncode == 0, f"virtctl {' '.join(args)} -> {r.returncode}: {r.stderr}"
-        return r.stdout
-
-    def serial(self) -> str:
-        try:
-            return self.log.read_bytes().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def wait_serial(self, text: str, count: int = 1, timeout: float = BOOT) -> None:
-        deadline = time.monotonic() + timeout
-        while self.serial().count(text) < count:
-            assert time.monotonic() < deadline, (
-                f"no {text!r} x{count} after {timeout}s: {self.serial()[-1500:]!r}\n"
-                f"{self.daemon.qemu_log(NAME)[-1500:]}")
-            time.sleep(0.05)
-
-    def wait_state(self, want: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            got = self.ok("domstate", NAME).strip()
-            if got == want:
-                return
-            assert time.monotonic() < deadline, f"still {got!r}, wanted {want!r}"
-            time.sleep(0.2)
 
 
 class Watcher:
@@ -85,7 +47,11 @@ class Watcher:
         return self.out.read()
 
     def lines(self) -> list[str]:
-        return [ln for ln in self.text().splitlines() if ln.startswith("event '")]
+        """The event lines after the barrier (see ``watchers``): how many
+        sentinel rounds each program saw before depends on its start-up."""
+        lines = [ln for ln in self.text().splitlines() if ln.startswith("event '")]
+        marks = [i for i, ln in enumerate(lines) if BARRIER in ln]
+        return lines[marks[0] + 1:] if marks else lines
 
     def stop(self) -> str:
         if self.out.closed:
@@ -106,7 +72,7 @@ class Watcher:
 def env(libvirtd, test_guest, tmp_path_factory):  # noqa: F811
     if VIRTCTL is None:
         pytest.skip("the virtctl entry point is not installed (pip install -e .)")
-    e = Env(libvirtd, test_guest, tmp_path_factory.mktemp("lvd"))
+    e = LibvirtdEnv(libvirtd, tmp_path_factory.mktemp("lvd"), guest=test_guest, name=NAME)
     yield e
     libvirtd.clean()
 
@@ -132,6 +98,11 @@ def watchers(env):
             if all("for domain 'lvd-sentinel': Defined Added" in w.text() for w in started):
                 break
             assert time.monotonic() < deadline, [w.text() for w in started]
+        # one barrier domain, defined once both listen: what follows it is compared
+        conn.defineXML(env.xml("lvd-barrier")).undefine()
+        while not all(BARRIER in w.text() for w in started):
+            assert time.monotonic() < deadline + 30, [w.text() for w in started]
+            time.sleep(0.1)
     finally:
         conn.close()
     yield started
@@ -225,10 +196,13 @@ def test_shutdown_and_the_event_stream(env, watchers):
         assert ours.lines() == theirs.lines()
     # the end of the loop: Ctrl-C, then the count (as virsh)
     text = ours.stop()
-    count = len([ln for ln in text.splitlines() if ln.startswith("event '")])
-    assert f"event loop interrupted\nevents received: {count}\n" in text, text[-300:]
+    assert text.endswith(f"event loop interrupted\nevents received: {_count(text)}\n\n"), text[-300:]
     if len(watchers) > 1:
-        assert text == watchers[1].stop()
+        theirs = watchers[1].stop()
+        assert theirs.endswith(f"event loop interrupted\nevents received: {_count(theirs)}\n\n"), theirs[-300:]
+        # the same bytes after the barrier, but for each one's own count of events
+        assert text.split(BARRIER, 1)[1].rsplit("events received:", 1)[0] == \
+            theirs.split(BARRIER, 1)[1].rsplit("events received:", 1)[0]
 
 
 def test_event_waits_for_one_event_and_times_out(env):

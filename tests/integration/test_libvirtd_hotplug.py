@@ -18,46 +18,25 @@ import time
 
 import pytest
 
-from integration.test_libvirtd import Env
+from integration.libvirtd_fixture import LibvirtdEnv
 from integration.test_qemu_driver import VIRTCTL
 
 pytestmark = pytest.mark.qemu
 NAME = "lvhot1"
 
 
-class HotEnv(Env):
-    def xml(self, name: str = NAME) -> str:
+class HotEnv(LibvirtdEnv):
+    def xml(self, name: str | None = None, devices: str = "") -> str:
         # an empty CD-ROM from the start (IDE media change is live; an IDE drive is not hot-plugged)
-        return super().xml(name).replace(
-            "<serial type='pty'>", "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>"
-            "<target dev='hdc' bus='ide'/><readonly/></disk>\n    <serial type='pty'>")
-
-    def guest_run(self, cmd: str) -> list[str]:
-        """``run CMD`` on the guest's console (a pipe): its output lines."""
-        r = self.run("console", NAME, "--idle", "3", input=f"run {cmd}\n", timeout=90)
-        assert r.returncode == 0, r.stderr
-        return [ln.split(" ", 1)[1].strip() if " " in ln else "" for ln in r.stdout.splitlines()
-                if ln.startswith("VIRTCTL-GUEST-OUT")]
-
-    def guest_until(self, cmd: str, ok, timeout: float = 90) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            out = self.guest_run(cmd)
-            if ok(out):
-                return out
-            assert time.monotonic() < deadline, f"{cmd!r} still gives {out!r}"
-            time.sleep(1)
+        return super().xml(name, "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>"
+                                 "<target dev='hdc' bus='ide'/><readonly/></disk>" + devices)
 
 
 @pytest.fixture(scope="module")
 def env(libvirtd, test_guest, tmp_path_factory):
     if VIRTCTL is None:
         pytest.skip("the virtctl entry point is not installed (pip install -e .)")
-    import integration.test_libvirtd as base_mod
-
-    e = HotEnv(libvirtd, test_guest, tmp_path_factory.mktemp("lvhot"))
-    e.log = e.base / f"{NAME}-serial.log"
-    assert base_mod.NAME != NAME
+    e = HotEnv(libvirtd, tmp_path_factory.mktemp("lvhot"), guest=test_guest, name=NAME)
     p = e.base / "g.xml"
     p.write_text(e.xml())
     e.ok("define", str(p))

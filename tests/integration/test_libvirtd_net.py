@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.libvirtd_fixture import guest_xml
+from integration.libvirtd_fixture import LibvirtdEnv, guest_xml
 from integration.test_qemu_driver import VIRTCTL
 
 pytestmark = pytest.mark.qemu
@@ -30,44 +30,11 @@ NIC_DOMAIN = ("<domain type='qemu'><name>lvd-nic</name><memory unit='MiB'>64</me
               "</devices></domain>")
 
 
-class Env:
-    def __init__(self, daemon, base: Path):
-        self.daemon, self.base, self.uri = daemon, base, daemon.uri
-
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([VIRTCTL, "-c", self.uri, *args], capture_output=True, text=True, timeout=timeout)
-
-    def ok(self, *args: str, **kw) -> str:
-        r = self.run(*args, **kw)
-        assert r.returncode == 0, f"virtctl {' '.join(args)} -> {r.returncode}: {r.stderr}"
-        assert "Traceback" not in r.stderr, r.stderr
-        return r.stdout
-
-    def fails(self, *args: str) -> subprocess.CompletedProcess:
-        r = self.run(*args)
-        assert r.returncode != 0, f"virtctl {' '.join(args)} succeeded: {r.stdout}"
-        assert "Traceback" not in r.stderr, r.stderr
-        return r
-
-    def same_as_virsh(self, *args: str) -> None:
-        """The same stdout as virsh on the same daemon (when virsh is installed)."""
-        if VIRSH is None:
-            return
-        theirs = subprocess.run([VIRSH, "-c", self.uri, *args], capture_output=True, text=True, timeout=120)
-        assert theirs.returncode == 0, theirs.stderr
-        assert self.ok(*args) == theirs.stdout, args
-
-    def file(self, name: str, text: str) -> str:
-        p = self.base / name
-        p.write_text(text)
-        return str(p)
-
-
 @pytest.fixture(scope="module")
 def env(libvirtd, tmp_path_factory):  # noqa: F811
     if VIRTCTL is None:
         pytest.skip("the virtctl entry point is not installed (pip install -e .)")
-    e = Env(libvirtd, tmp_path_factory.mktemp("lvdnet"))
+    e = LibvirtdEnv(libvirtd, tmp_path_factory.mktemp("lvdnet"))
     yield e
     libvirtd.clean()
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from integration.libvirtd_fixture import guest_xml
-from integration.test_qemu_driver import BOOT, VIRTCTL
+from integration.libvirtd_fixture import LibvirtdEnv
+from integration.test_qemu_driver import VIRTCTL
 
 pytestmark = pytest.mark.qemu
 NAME = "lvsnap1"
@@ -26,39 +25,16 @@ NAME = "lvsnap1"
 DISK_MIB = 64
 
 
-class Env:
+class Env(LibvirtdEnv):
+    """The module's guest has a qcow2 disk (libvirt's internal snapshots need one)."""
+
     def __init__(self, daemon, guest, base: Path):
-        self.daemon, self.guest, self.base = daemon, guest, base
-        self.uri = daemon.uri
-        self.log = base / f"{NAME}-serial.log"
+        super().__init__(daemon, base, guest=guest, name=NAME)
         self.disk = base / f"{NAME}.qcow2"
 
     def xml(self) -> str:
-        g = self.guest
-        return guest_xml(g, NAME, self.log, f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
-                                            f"<source file='{self.disk}'/><target dev='vda' bus='virtio'/></disk>")
-
-    def run(self, *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([VIRTCTL, "-c", self.uri, *args], capture_output=True, text=True,
-                              timeout=timeout, input=input)
-
-    def ok(self, *args: str, **kw) -> str:
-        r = self.run(*args, **kw)
-        assert r.returncode == 0, f"virtctl {' '.join(args)} -> {r.returncode}: {r.stderr}"
-        return r.stdout
-
-    def serial(self) -> str:
-        try:
-            return self.log.read_bytes().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def wait_serial(self, text: str, timeout: float = BOOT) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.serial():
-            assert time.monotonic() < deadline, (
-                f"no {text!r} after {timeout}s: {self.serial()[-1500:]!r}\n{self.daemon.qemu_log(NAME)[-1500:]}")
-            time.sleep(0.05)
+        return super().xml(devices=f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                                   f"<source file='{self.disk}'/><target dev='vda' bus='virtio'/></disk>")
 
 
 @pytest.fixture(scope="module")

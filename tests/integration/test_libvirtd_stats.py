@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
-from integration.libvirtd_fixture import guest_xml
-from integration.test_qemu_driver import BOOT, VIRTCTL
+from integration.libvirtd_fixture import LibvirtdEnv
+from integration.test_qemu_driver import VIRTCTL
 
 pytestmark = pytest.mark.qemu
 VIRSH = shutil.which("virsh")
@@ -27,43 +24,18 @@ NAME = "lvstats1"
 
 
 
-class Env:
-    def __init__(self, daemon, base: Path):
-        self.daemon, self.base, self.uri = daemon, base, daemon.uri
-        self.log = base / f"{NAME}-serial.log"
-
-    def run(self, prog: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([prog, "-c", self.uri, *args], capture_output=True, text=True, timeout=120)
-
-    def ok(self, *args: str) -> str:
-        r = self.run(VIRTCTL, *args)
-        assert r.returncode == 0, f"virtctl {' '.join(args)} -> {r.returncode}: {r.stderr}"
-        assert "Traceback" not in r.stderr, r.stderr
-        return r.stdout
-
-    def both(self, *args: str) -> tuple[str, str]:
-        """(virtctl's stdout, virsh's stdout); both must succeed."""
-        ours = self.ok(*args)
-        theirs = self.run(VIRSH, *args)
-        assert theirs.returncode == 0, f"virsh {' '.join(args)}: {theirs.stderr}"
-        return ours, theirs.stdout
-
-
 @pytest.fixture(scope="module")
 def env(libvirtd, test_guest, tmp_path_factory):  # noqa: F811
     if VIRTCTL is None or VIRSH is None:
         pytest.skip("needs the virtctl entry point and virsh")
-    e = Env(libvirtd, tmp_path_factory.mktemp("lvs"))
+    e = LibvirtdEnv(libvirtd, tmp_path_factory.mktemp("lvs"), guest=test_guest, name=NAME)
     p = e.base / "g.xml"
     g = test_guest
-    p.write_text(guest_xml(g, NAME, e.log, "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>"
-                                           "<memballoon model='virtio'><stats period='1'/></memballoon>"))
+    p.write_text(e.xml(devices="<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>"
+                               "<memballoon model='virtio'><stats period='1'/></memballoon>"))
     e.ok("define", str(p))
     e.ok("start", NAME)
-    deadline = time.monotonic() + BOOT
-    while g.ready_line not in (e.log.read_text(errors="replace") if e.log.exists() else ""):
-        assert time.monotonic() < deadline, f"the guest did not boot: {libvirtd.qemu_log(NAME)[-1500:]}"
-        time.sleep(0.1)
+    e.wait_serial(g.ready_line)
     yield e
     libvirtd.clean()
 
@@ -91,7 +63,7 @@ def test_cpu_stats_dominfo_vcpuinfo_as_virsh(env):
     # the same success as virsh, the same layout when it succeeds
     label = re.compile(r"^\s*(\S+)\s+[\d.]+ seconds$")
     for cmd in (["cpu-stats", NAME, "--total"], ["cpu-stats", NAME]):
-        ours, theirs = env.run(VIRTCTL, *cmd), env.run(VIRSH, *cmd)
+        ours, theirs = env.run(*cmd), env.run(*cmd, prog=VIRSH)
         assert "Traceback" not in ours.stderr, ours.stderr
         assert (ours.returncode == 0) == (theirs.returncode == 0), (cmd, ours.stderr, theirs.stderr)
         assert [label.sub(r"\1", ln) for ln in ours.stdout.splitlines()] == \
@@ -113,8 +85,8 @@ def test_control_job_and_host_as_virsh(env):
     for cmd in (["domcontrol", NAME], ["domjobinfo", NAME], ["capabilities"], ["maxvcpus"],
                 ["maxvcpus", "--type", "qemu"], ["sysinfo"], ["domdisplay", NAME], ["domdisplay", NAME, "--type", "vnc"],
                 ["domdisplay", NAME, "--type", "spice"], ["vncdisplay", NAME]):
-        r = env.run(VIRSH, *cmd)
-        ours = env.run(VIRTCTL, *cmd)
+        r = env.run(*cmd, prog=VIRSH)
+        ours = env.run(*cmd)
         assert "Traceback" not in ours.stderr, ours.stderr
         assert (ours.stdout, ours.returncode == 0) == (r.stdout, r.returncode == 0), (cmd, ours.stderr, r.stderr)
     assert env.ok("domcontrol", NAME) == "ok\n\n"
@@ -135,8 +107,8 @@ def test_metadata_and_small_commands_as_virsh(env):
                 ["dompmsuspend", NAME, "mem"], ["dompmwakeup", NAME], ["domjobabort", NAME],
                 ["domblkerror", NAME], ["send-process-signal", NAME, "1", "0"],
                 ["domstats", NAME, "--state", "--perf", "--enforce"]):
-        r = env.run(VIRSH, *cmd)
-        ours = env.run(VIRTCTL, *cmd)
+        r = env.run(*cmd, prog=VIRSH)
+        ours = env.run(*cmd)
         assert "Traceback" not in ours.stderr, ours.stderr
         assert (ours.stdout, ours.returncode == 0) == (r.stdout, r.returncode == 0), (cmd, ours.stderr, r.stderr)
     assert env.ok("metadata", NAME, "http://example.org/lv") == "<a>1</a>\n\n"

@@ -235,3 +235,20 @@ def test_domtime_without_an_agent_channel_is_not_supported():
 
     with pytest.raises(NotSupported, match="QEMU guest agent is not configured"):
         Probe()._agent_socket("u", None)
+
+
+def test_domcontrol_names_another_process_s_job_as_virsh_does(env):
+    """A job of another process (here: this test's, as a save's would be) is
+    virsh's "background job" with the time spent in it; JSON says which job."""
+    import re
+
+    from virtctl.drivers.qemu import jobs
+
+    with jobs.Job(env.state, env.uuid(NAME), "save"):
+        time.sleep(0.05)
+        text = env.ok("domcontrol", NAME)
+        doc = json.loads(env.ok("--json", "domcontrol", NAME))
+    assert re.fullmatch(r"background job \(\d+\.\d{3}s\)\n\n", text), text
+    assert float(text.split("(")[1].split("s")[0]) >= 0.05
+    assert doc["state"] == "job" and doc["details"] == "save" and doc["state_time_ms"] >= 50
+    assert env.ok("domcontrol", NAME) == "ok\n\n"  # the job is over

@@ -519,3 +519,151 @@ class Domain:
     def send_process_signal(self, pid: int, signum: int) -> None:
         self._write("sending a signal")
         self._drv.send_process_signal(self._uuid, pid, signum)
+
+    # --- the guest agent (virtctl.commands.domain_agent) ------------------------------
+    # Each talks to the guest agent (qemu-ga): libvirt refuses them all on a read-only
+    # connection, and so does virtctl.  The drivers' contract: drivers/base.py.
+    def agent_command(self, command: str, *, timeout: int | None = None) -> str:
+        """Send one agent command (a JSON object as text); the ``return`` value of
+        its answer as compact JSON text.  ``timeout`` (seconds): None the domain's
+        setting (guest-agent-timeout), -2 wait forever, 0 do not wait, N > 0."""
+        if not isinstance(command, str):
+            raise InvalidArg("invalid argument: cmd must not be NULL")
+        if timeout is not None:
+            check_agent_timeout(timeout)
+        self._write("sending guest agent commands")
+        return self._drv.agent_command(self._uuid, command, timeout=timeout)
+
+    def set_agent_timeout(self, timeout: int) -> None:
+        """How long every later agent call on this domain waits: -2 forever,
+        -1 libvirt's default (5 s), 0 not at all, N > 0 seconds."""
+        check_agent_timeout(timeout)
+        self._write("changing the guest agent timeout")
+        self._drv.set_agent_timeout(self._uuid, timeout)
+
+    def guest_info(self, types=()) -> list[tuple[str, object]]:
+        """The guest's view (guestinfo): libvirt's typed parameters, in its order
+        (``user.count``, ``os.id``, ``hostname``, ``fs.0.mountpoint``, ...);
+        ``types``: some of GUEST_INFO_TYPES (none: all the agent answers)."""
+        if isinstance(types, str):
+            types = (types,)
+        for t in types:
+            if t not in GUEST_INFO_TYPES:
+                raise InvalidArg(f"unknown guest information type '{t}', expecting one of "
+                                 + ", ".join(GUEST_INFO_TYPES), detail={"type": t})
+        self._write("querying the guest agent")
+        return self._drv.guest_info(self._uuid, tuple(t for t in GUEST_INFO_TYPES if t in types))
+
+    def fs_info(self) -> list[dict]:
+        """The guest's mounted filesystems: ``{"mountpoint", "name", "fstype",
+        "devaliases": [disk target, ...]}`` each."""
+        self._write("querying the guest agent")
+        return self._drv.fs_info(self._uuid)
+
+    @staticmethod
+    def _mountpoints(mountpoints) -> tuple[str, ...]:
+        if isinstance(mountpoints, str):
+            mountpoints = (mountpoints,)
+        mountpoints = tuple(mountpoints or ())
+        for m in mountpoints:
+            if not isinstance(m, str):
+                raise InvalidArg(f"invalid mount point {m!r}: must be a string")
+        return mountpoints
+
+    def fs_freeze(self, mountpoints=()) -> int:
+        """Freeze the guest's filesystems (those mounted at ``mountpoints``;
+        none: all); the number frozen (already frozen ones do not count)."""
+        mountpoints = self._mountpoints(mountpoints)
+        self._write("freezing filesystems")
+        return self._drv.fs_freeze(self._uuid, mountpoints)
+
+    def fs_thaw(self, mountpoints=()) -> int:
+        """Thaw what fs_freeze froze; the number thawed."""
+        mountpoints = self._mountpoints(mountpoints)
+        self._write("thawing filesystems")
+        return self._drv.fs_thaw(self._uuid, mountpoints)
+
+    def fs_trim(self, mountpoint: str | None = None, *, minimum: int = 0) -> None:
+        """fstrim in the guest (one mount point, or all); ``minimum``: bytes, the
+        smallest free range worth discarding (a hint)."""
+        if mountpoint is not None and not isinstance(mountpoint, str):
+            raise InvalidArg(f"invalid mount point {mountpoint!r}: must be a string")
+        if isinstance(minimum, bool) or not isinstance(minimum, int) or not 0 <= minimum < 2**64:
+            raise InvalidArg(f"invalid minimum {minimum!r}: must be a number of bytes (0 to 2^64-1)")
+        self._write("trimming filesystems")
+        self._drv.fs_trim(self._uuid, mountpoint, minimum)
+
+    def guest_hostname(self, *, source: str | None = None) -> str:
+        """The guest's hostname; ``source`` None (the driver's choice), "agent"
+        (the guest agent) or "lease" (the DHCP leases of its networks)."""
+        if source not in HOSTNAME_SOURCES:
+            raise InvalidArg(f"Unknown data source '{source}'", detail={"source": source})
+        self._write("querying the guest's hostname")
+        return self._drv.guest_hostname(self._uuid, source)
+
+    def set_user_password(self, user: str, password: str, *, encrypted: bool = False) -> None:
+        """Set ``user``'s password in the guest (``encrypted``: ``password`` is
+        already crypt(3)ed as the guest expects)."""
+        for what, v in (("user", user), ("password", password)):
+            if not isinstance(v, str):
+                raise InvalidArg(f"invalid argument: {what} must be a string")
+        self._write("setting a guest user's password")
+        self._drv.set_user_password(self._uuid, user, password, encrypted=encrypted)
+
+    def guest_vcpus(self) -> list[tuple[str, object]]:
+        """The guest's vCPUs as it sees them: ``[("vcpus", "0-3"), ("online",
+        "0-3"), ("offlinable", "1-3")]`` (cpu lists as text)."""
+        self._write("querying the guest agent")
+        return self._drv.guest_vcpus(self._uuid)
+
+    def set_guest_vcpus(self, cpulist: str, *, enable: bool) -> None:
+        """Bring the guest's vCPUs of ``cpulist`` ("1-3,^2", libvirt's syntax)
+        online (``enable``) or offline."""
+        if not isinstance(cpulist, str):
+            raise InvalidArg("invalid argument: cpumap must not be NULL")
+        parse_cpulist(cpulist)
+        self._write("changing the guest's vCPUs")
+        self._drv.set_guest_vcpus(self._uuid, cpulist, enable=bool(enable))
+
+
+# where domhostname may read the hostname from (None: the driver's choice)
+HOSTNAME_SOURCES = (None, "agent", "lease")
+AGENT_TIMEOUT_MIN = -2  # libvirt's VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_BLOCK
+GUEST_VCPU_MAX = 4096  # libvirt's QEMU_GUEST_VCPU_MAX_ID
+
+
+def check_agent_timeout(timeout) -> int:
+    """An agent timeout as libvirt takes it (an int >= -2), in libvirt's words."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not -2**31 <= timeout < 2**31:
+        raise InvalidArg(f"invalid argument: guest agent timeout {timeout!r} is not an integer")
+    if timeout < AGENT_TIMEOUT_MIN:
+        raise InvalidArg(f"invalid argument: guest agent timeout '{timeout}' is less than the minimum "
+                         f"'{AGENT_TIMEOUT_MIN}'", detail={"timeout": timeout})
+    return timeout
+
+
+def parse_cpulist(text: str, *, limit: int = GUEST_VCPU_MAX) -> list[int]:
+    """libvirt's bitmap syntax (virBitmapParse): ``0-3,5,^2``, blanks around
+    items allowed; the sorted CPU numbers, each below ``limit``.  Anything
+    else: libvirt's "Failed to parse bitmap" (INVALID_ARG)."""
+    def bad():
+        return InvalidArg(f"invalid argument: Failed to parse bitmap '{text}'", detail={"cpulist": text})
+
+    on: set[int] = set()
+    off: set[int] = set()
+    items = text.split(",")
+    if not text.strip():
+        raise bad()
+    for item in items:
+        item = item.strip(" \t\n\v\f\r")
+        neg = item.startswith("^")
+        if neg:
+            item = item[1:]
+        lo, sep, hi = item.partition("-")
+        if not lo.isascii() or not lo.isdigit() or (sep and (not hi.isascii() or not hi.isdigit())):
+            raise bad()
+        a, b = int(lo), int(hi) if sep else int(lo)
+        if a > b or b >= limit or (neg and sep):
+            raise bad()
+        (off if neg else on).update(range(a, b + 1))
+    return sorted(on - off)

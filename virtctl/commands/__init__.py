@@ -173,6 +173,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "net-event": ("domain_event", "net_event", NETWORK),
     "pool-event": ("domain_event", "pool_event", POOL),
     "top": ("top", "top", DOMAIN_MON),
+    "qemu-agent-command": ("domain_agent", "qemu_agent_command", DOMAIN_MGMT),
+    "guest-agent-timeout": ("domain_agent", "guest_agent_timeout", DOMAIN_MGMT),
+    "guestinfo": ("domain_agent", "guestinfo", DOMAIN_MGMT),
+    "domfsinfo": ("domain_agent", "domfsinfo", DOMAIN_MGMT),
+    "domfsfreeze": ("domain_agent", "domfsfreeze", DOMAIN_MGMT),
+    "domfsthaw": ("domain_agent", "domfsthaw", DOMAIN_MGMT),
+    "domfstrim": ("domain_agent", "domfstrim", DOMAIN_MGMT),
+    "domhostname": ("domain_agent", "domhostname", DOMAIN_MGMT),
+    "set-user-password": ("domain_agent", "set_user_password", DOMAIN_MGMT),
+    "guestvcpus": ("domain_agent", "guestvcpus", DOMAIN_MGMT),
 }
 
 # alias -> command; aliases are listed in help beside their command
