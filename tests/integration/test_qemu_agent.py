@@ -6,8 +6,9 @@ on the console).
 One guest for the module, with the agent channel, a virtio disk holding an
 ext4 filesystem made on the host (serial AGENTDISK) and a user-mode NIC.
 Every figure checked comes from the guest: its console (``run ...``), its
-/etc/shadow, its addresses.  The commands (virtctl/commands/domain_agent.py)
-come with the CLI helper: until then these call the driver the API uses.
+/etc/shadow, its addresses.  Mostly through the commands
+(virtctl/commands/domain_agent.py); a few checks call the driver the API
+uses (``env.drv``) for what the CLI does not show (counts, exact parameters).
 """
 from __future__ import annotations
 
@@ -161,21 +162,20 @@ def test_agent_command_timeout_and_domtime(env):
     _need_agent(env)
     uuid = env.uuid(NAME)
     _wait_agent(env)
-    info = json.loads(env.drv.agent_command(uuid, '{"execute": "guest-info"}'))
-    assert info["version"].startswith("7.2")
-    assert {"guest-ping", "guest-get-fsinfo"} <= {c["name"] for c in info["supported_commands"]}
-    with pytest.raises(virtctl.VirtError) as ei:
-        env.drv.agent_command(uuid, '{"execute": "guest-no-such"}')
-    assert ei.value.code == "OPERATION_FAILED" and "guest-no-such" in ei.value.message
-    env.drv.set_agent_timeout(uuid, 7)
+    info = json.loads(env.ok("qemu-agent-command", NAME, '{"execute": "guest-info"}'))  # virsh: the whole answer
+    assert info["return"]["version"].startswith("7.2")
+    assert {"guest-ping", "guest-get-fsinfo"} <= {c["name"] for c in info["return"]["supported_commands"]}
+    assert env.ok("qemu-agent-command", NAME, '{"execute":"guest-ping"}').strip() == '{"return":{}}'
+    r = env.run("qemu-agent-command", NAME, '{"execute": "guest-no-such"}')
+    assert r.returncode == 1 and "unable to execute QEMU agent command 'guest-no-such'" in r.stderr
+    env.ok("guest-agent-timeout", NAME, "--timeout", "7")
     assert env.record(NAME)["agent_timeout"] == 7
-    env.drv.set_agent_timeout(uuid, -2)
+    env.ok("guest-agent-timeout", NAME)  # no --timeout: block (-2)
     assert env.record(NAME)["agent_timeout"] == -2
-    with pytest.raises(virtctl.VirtError) as ei:
-        env.drv.set_agent_timeout(uuid, -3)
-    assert ei.value.code == "INVALID_ARG" and "less than the minimum '-2'" in ei.value.message
+    r = env.run("guest-agent-timeout", NAME, "--timeout", "-3")
+    assert r.returncode == 2 and "less than the minimum '-2'" in r.stderr
     assert env.drv.agent_command(uuid, '{"execute":"guest-ping"}', timeout=-1) == "{}"
-    env.drv.set_agent_timeout(uuid, -1)
+    env.ok("guest-agent-timeout", NAME, "--timeout", "-1")
     # domtime through the same client: the guest's clock
     sec, _ns = env.drv.get_time(uuid)
     guest = int(_console(env, "date +%s")[0])
@@ -189,8 +189,9 @@ def test_guestinfo_hostname_vcpus_from_the_guest(env):
     uuid = env.uuid(NAME)
     _wait_agent(env)
     params = env.drv.guest_info(uuid)
-    d = dict(params)
     names = [k for k, _ in params]
+    d = json.loads(env.ok("--json", "guestinfo", NAME))["info"]
+    assert list(d) == names
     assert d["hostname"] == _console(env, "hostname")[0] == "virtctl-guest"
     assert d["os.kernel-release"] == _console(env, "uname -r")[0]
     osr = dict(line.split("=", 1) for line in _console(env, "cat /etc/os-release") if "=" in line)
@@ -204,13 +205,14 @@ def test_guestinfo_hostname_vcpus_from_the_guest(env):
     assert firsts == sorted(firsts)
     ifs = {d[f"if.{i}.name"]: i for i in range(d["if.count"])}
     assert d[f"if.{ifs['lo']}.addr.0.addr"] == "127.0.0.1"
-    only = env.drv.guest_info(uuid, ("hostname",))
-    assert only == [("hostname", "virtctl-guest")]
-    assert env.drv.guest_hostname(uuid) == "virtctl-guest"
+    assert env.ok("guestinfo", NAME, "--hostname") == "hostname            : virtctl-guest\n\n"  # virsh: a blank line
+    assert env.ok("domhostname", NAME).strip() == "virtctl-guest"
+    assert env.ok("domhostname", NAME, "--source", "agent").strip() == "virtctl-guest"
     assert env.drv.guest_vcpus(uuid) == [("vcpus", "0"), ("online", "0"), ("offlinable", "")]
-    with pytest.raises(virtctl.VirtError) as ei:
-        env.drv.set_guest_vcpus(uuid, "0", enable=False)
-    assert ei.value.code == "NOT_SUPPORTED" and "not offlinable" in ei.value.message
+    assert json.loads(env.ok("--json", "guestvcpus", NAME)) == {"domain": NAME, "vcpus": "0", "online": "0",
+                                                               "offlinable": ""}
+    r = env.run("guestvcpus", NAME, "--cpulist", "0", "--disable")
+    assert r.returncode == 6 and "vCPU '0' is not offlinable" in r.stderr
 
 
 def test_fsinfo_freeze_thaw_trim_of_a_mounted_disk(env):
@@ -219,19 +221,20 @@ def test_fsinfo_freeze_thaw_trim_of_a_mounted_disk(env):
     _wait_agent(env)
     assert env.drv.fs_info(uuid) == []  # the initramfs is no block filesystem
     assert _console(env, "mkdir -p /mnt && mount -t ext4 /dev/vda /mnt && echo mounted") == ["mounted"]
-    fs = env.drv.fs_info(uuid)
+    fs = json.loads(env.ok("--json", "domfsinfo", NAME))["filesystems"]
     assert fs == [{"mountpoint": "/mnt", "name": "vda", "fstype": "ext4", "devaliases": ["vda"]}]
+    assert re.search(r"^ */mnt +vda +ext4 +vda *$", env.ok("domfsinfo", NAME), re.M)
     d = dict(env.drv.guest_info(uuid, ("filesystem", "disks")))
     assert d["fs.count"] == 1 and d["fs.0.mountpoint"] == "/mnt" and d["fs.0.disk.0.alias"] == "vda"
     assert d["fs.0.total-bytes"] > 10 << 20 and d["fs.0.disk.0.device"] == "/dev/vda"
-    assert env.drv.fs_freeze(uuid) == 1
+    assert "Froze 1 filesystem(s)" in env.ok("domfsfreeze", NAME)
     assert env.drv.agent_command(uuid, '{"execute":"guest-fsfreeze-status"}') == '"frozen"'
-    assert env.drv.fs_thaw(uuid) == 1
+    assert "Thawed 1 filesystem(s)" in env.ok("domfsthaw", NAME)
     assert env.drv.agent_command(uuid, '{"execute":"guest-fsfreeze-status"}') == '"thawed"'
     assert env.drv.fs_freeze(uuid, ("/mnt",)) == 1
     assert env.drv.fs_thaw(uuid) == 1
     assert _console(env, "echo data > /mnt/f && sync && cat /mnt/f") == ["data"]  # writable again
-    env.drv.fs_trim(uuid)
+    env.ok("domfstrim", NAME)
     assert _console(env, "umount /mnt && echo gone") == ["gone"]
 
 
@@ -239,9 +242,9 @@ def test_set_user_password_reaches_etc_shadow(env):
     _need_agent(env)
     uuid = env.uuid(NAME)
     _wait_agent(env)
-    env.drv.set_user_password(uuid, "root", KNOWN_HASH, encrypted=True)
+    env.ok("set-user-password", NAME, "root", KNOWN_HASH, "--encrypted")
     assert _console(env, "grep ^root: /etc/shadow")[0].split(":")[1] == KNOWN_HASH
-    env.drv.set_user_password(uuid, "root", "s3cret pass")
+    env.ok("set-user-password", NAME, "root", "s3cret pass")
     hashed = _console(env, "grep ^root: /etc/shadow")[0].split(":")[1]
     assert hashed.startswith("$") and hashed != KNOWN_HASH
     with pytest.raises(virtctl.VirtError) as ei:
@@ -289,11 +292,18 @@ def test_concurrent_clients_queue(env):
         assert p.returncode == 0 and out.strip() == "ok", err
 
 
-def test_shutdown_mode_agent_powers_the_guest_off(env):
+def test_reboot_then_shutdown_mode_agent(env):
     _need_agent(env)
     uuid = env.uuid(NAME)
     _wait_agent(env)
-    env.drv.set_agent_timeout(uuid, 9)
+    # acpi,agent: libvirt tries the agent first; it returns once QEMU saw the guest's reset
+    env.ok("reboot", NAME, "--mode", "acpi,agent")
+    names = [json.loads(x).get("event") for x in Path(env.state.events_file(uuid)).read_text().splitlines()]
+    assert "RESET" in names and "POWERDOWN" not in names  # the guest rebooted itself: no ACPI button
+    env.wait_ready(uuid, count=2, timeout=BOOT)
+    assert env.domstate(NAME).startswith("running")
+    _wait_agent(env)
+    env.ok("guest-agent-timeout", NAME, "--timeout", "9")
     env.ok("shutdown", NAME, "--mode", "agent")  # agent only: no ACPI to fall back on
     env.wait_state(NAME, "shut off (shutdown)", timeout=120)
     kept = Path(env.state.logs_dir) / f"{uuid}.serial0.log"  # the last run's console (runtime.py)
