@@ -32,6 +32,7 @@ from virtctl.drivers.qemu.argv_native import QemuNativeMixin
 from virtctl.drivers.qemu.blockjob import QemuBlockMixin
 from virtctl.drivers.qemu.console import QemuConsoleMixin
 from virtctl.drivers.qemu.definitions import QemuDefinitionsMixin
+from virtctl.drivers.qemu.guest_agent import QemuGuestAgentMixin
 from virtctl.drivers.qemu.hotplug.ops import QemuHotplugMixin
 from virtctl.drivers.qemu.meta import QemuMetaMixin
 from virtctl.drivers.qemu.save import QemuSaveMixin
@@ -90,7 +91,7 @@ class _View:
         return bool(self.probe.corrupt) or (bool(self.corrupt) and self.current is None)
 
 
-class QemuDomainDriver(QemuMonitorMixin, QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin,
+class QemuDomainDriver(QemuGuestAgentMixin, QemuMonitorMixin, QemuDefinitionsMixin, QemuSaveMixin, QemuConsoleMixin, QemuStatsMixin,
                        QemuNativeMixin, QemuBlockMixin, QemuHotplugMixin, QemuMetaMixin, DomainDriver):
     driver_name = "qemu"
 
@@ -349,8 +350,14 @@ class QemuDomainDriver(QemuMonitorMixin, QemuDefinitionsMixin, QemuSaveMixin, Qe
 
     def shutdown(self, uuid: str, *, mode: str | None = None, wait: bool = False,
                  timeout: float | None = None) -> None:
-        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain.shutdown_modes)
-            raise not_supported("qemu", f"shutdown --mode {','.join(mode)}")
+        modes = tuple(mode or ())  # a tuple of modes (api.domain.shutdown_modes)
+        if set(modes) - {"acpi", "agent"}:
+            raise not_supported("qemu", f"shutdown --mode {','.join(modes)}")
+        run_id = self._agent_power(uuid, modes, reboot=False)  # guest_agent.py: libvirt's agent-or-ACPI choice
+        if run_id is not None:
+            if wait or timeout is not None:
+                self._wait_shutoff(uuid, run_id, timeout)
+            return
         with self._running(uuid) as run:
             if run.record.get("fake_reboot"):
                 run.update(fake_reboot=False)
@@ -377,8 +384,11 @@ class QemuDomainDriver(QemuMonitorMixin, QemuDefinitionsMixin, QemuSaveMixin, Qe
             delay = min(delay * 1.5, 0.2)
 
     def reboot(self, uuid: str, *, mode: str | None = None) -> None:
-        if mode is not None and tuple(mode) != ("acpi",):  # a tuple of modes (api.domain.shutdown_modes)
-            raise not_supported("qemu", f"reboot --mode {','.join(mode)}")
+        modes = tuple(mode or ())  # a tuple of modes (api.domain.shutdown_modes)
+        if set(modes) - {"acpi", "agent"}:
+            raise not_supported("qemu", f"reboot --mode {','.join(modes)}")
+        if self._agent_power(uuid, modes, reboot=True) is not None:  # guest_agent.py: agent or ACPI
+            return
         with self._running(uuid) as run:
             # ACPI power button; the monitor turns the guest's poweroff into a reset
             run.update(fake_reboot=True)

@@ -22,7 +22,7 @@ Figures, all read in one pass under the domain lock and one QMP session:
 
 An inactive domain has the state group only.  cpu-stats has no per-host-CPU
 figures (those need a cgroup per domain, which virtctl does not make): the
-total only.  domtime speaks to the guest agent (org.qemu.guest_agent.0).
+total only.  domtime speaks to the guest agent: guest_agent.py.
 """
 from __future__ import annotations
 
@@ -240,82 +240,6 @@ class QemuMonitorMixin:
         except OperationFailed as exc:
             return {"state": "error", "details": exc.message, "state_time_ms": 0}
         return {"state": "ok", "details": "", "state_time_ms": 0}
-
-    def _agent_socket(self, uuid: str, run) -> str:
-        """The host end of the guest agent channel of the running domain (its
-        <source path>, or the socket virtctl made for it: argv_chardev)."""
-        live_def = self._live(uuid)
-        for i, ch in enumerate(live_def.root.findall("devices/channel") if live_def is not None else []):
-            tgt, src = ch.find("target"), ch.find("source")
-            if tgt is not None and tgt.get("name") == "org.qemu.guest_agent.0" and ch.get("type", "pty") in ("unix", "pty"):
-                if src is not None and src.get("path") and src.get("mode", "bind") == "bind":
-                    return src.get("path")
-                return os.path.join(run.chardev_dir, f"channel{i}.sock")
-        raise NotSupported("argument unsupported: QEMU guest agent is not configured",
-                           detail={"driver": "qemu", "feature": "domtime"})
-
-    def _agent(self, uuid: str, command: str, args: dict | None = None, timeout: float = 5.0):
-        """One guest agent command: guest-sync-delimited first (drops what an
-        earlier, abandoned client left in the channel), then ``command``."""
-        import json
-        import socket
-        import time
-
-        with self._running(uuid) as run:
-            path = self._agent_socket(uuid, run)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        deadline = time.monotonic() + timeout
-        buf = b""
-
-        def reply() -> dict:
-            nonlocal buf
-            while True:
-                line, nl, rest = buf.partition(b"\n")
-                if nl:
-                    buf = rest
-                    line = line[line.rfind(b"\xff") + 1:].strip()
-                    if line:
-                        try:
-                            return json.loads(line)
-                        except ValueError:
-                            continue
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                s.settimeout(left)
-                chunk = s.recv(65536)
-                if not chunk:
-                    raise OSError("the agent closed the channel")
-                buf += chunk
-
-        try:
-            s.settimeout(timeout)
-            s.connect(path)
-            token = int(time.time() * 1000) & 0x7fffffff
-            s.sendall(b"\xff" + json.dumps({"execute": "guest-sync-delimited", "arguments": {"id": token}}).encode())
-            while reply().get("return") != token:
-                pass
-            s.sendall(json.dumps({"execute": command, **({"arguments": args} if args else {})}).encode())
-            answer = reply()
-        except (socket.timeout, TimeoutError):
-            raise OperationTimeout(f"Guest agent is not responding: no answer within {timeout:g} s "
-                                   "(is qemu-ga running in the guest?)", detail={"timeout": timeout}) from None
-        except OSError as exc:
-            raise OperationFailed(f"Guest agent is not responding: {exc}") from None
-        finally:
-            s.close()
-        if "error" in answer:
-            raise OperationFailed(f"internal error: unable to execute QEMU agent command '{command}': "
-                                  f"{answer['error'].get('desc', '')}")
-        return answer.get("return")
-
-    def get_time(self, uuid: str) -> tuple[int, int]:
-        ns = int(self._agent(uuid, "guest-get-time"))
-        return ns // 10**9, ns % 10**9
-
-    def set_time(self, uuid: str, seconds: int | None, *, sync: bool = False) -> None:
-        self._agent(uuid, "guest-set-time", None if sync else {"time": int(seconds) * 10**9})
 
     def job_info(self, uuid: str, *, completed: bool = False, keep_completed: bool = False) -> dict:
         from virtctl.drivers.qemu import jobs

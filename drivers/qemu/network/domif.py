@@ -55,6 +55,60 @@ def addresses(state, live_def, source: str) -> list[dict]:
     return out
 
 
+def _active_networks(state):
+    from virtctl.drivers.qemu.network.driver import QemuNetworkDriver
+
+    nets = QemuNetworkDriver(state)
+    return nets, {r.name: r for r in nets.list() if r.active}
+
+
+def lease_hostname(state, live_def) -> str | None:
+    """domhostname --source lease: the first hostname in the leases of the
+    domain's network interfaces (by MAC), as libvirt's qemuDomainGetHostnameLease."""
+    nets, by_name = _active_networks(state)
+    for el, _dev, mac, src in _ifaces(live_def):
+        if el.get("type") != "network" or src is None or src.get("network") not in by_name:
+            continue
+        for lease in nets.dhcp_leases(by_name[src.get("network")].uuid, mac=mac):
+            if lease.get("hostname"):
+                return lease["hostname"]
+    return None
+
+
+def agent_interfaces(entries: list) -> list[dict]:
+    """guest-network-get-interfaces' answer as domifaddr's shape (``name``,
+    ``hwaddr``, ``addrs``), an alias (``eth0:1``) merged into its interface,
+    in the agent's order (libvirt's qemuAgentGetInterfaces)."""
+    from virtctl.drivers.qemu.agent import malformed
+
+    cmd = "guest-network-get-interfaces"
+    out: list[dict] = []
+    by_name: dict[str, dict] = {}
+    for e in entries:
+        name = e.get("name") if isinstance(e, dict) else None
+        if not isinstance(name, str):
+            raise malformed(cmd, "qemu agent didn't provide 'name' field")
+        base = name.split(":", 1)[0]
+        it = by_name.get(base)
+        if it is None:
+            hw = e.get("hardware-address")
+            it = by_name[base] = {"name": base, "hwaddr": hw if isinstance(hw, str) else None, "addrs": []}
+            out.append(it)
+        for a in e.get("ip-addresses") or []:
+            kind, addr, prefix = (a.get("ip-address-type"), a.get("ip-address"), a.get("prefix")) \
+                if isinstance(a, dict) else (None, None, None)
+            if not isinstance(kind, str):
+                raise malformed(cmd, f"qemu agent didn't provide 'ip-address-type' field for interface '{name}'")
+            if kind not in ("ipv4", "ipv6"):
+                raise malformed(cmd, f"unknown ip address type '{kind}'")
+            if not isinstance(addr, str):
+                raise malformed(cmd, f"qemu agent didn't provide 'ip-address' field for interface '{name}'")
+            if not isinstance(prefix, int) or isinstance(prefix, bool) or prefix < 0:
+                raise malformed(cmd, "malformed 'prefix' field")
+            it["addrs"].append({"type": kind, "addr": addr, "prefix": prefix})
+    return out
+
+
 # the guest's counter -> the tap's (what the tap sends, the guest receives)
 GUEST_FROM_TAP = (("rx_bytes", "tx_bytes"), ("rx_packets", "tx_packets"), ("rx_errs", "tx_errors"),
                   ("rx_drop", "tx_dropped"), ("tx_bytes", "rx_bytes"), ("tx_packets", "rx_packets"),
