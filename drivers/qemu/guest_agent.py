@@ -320,8 +320,10 @@ class QemuGuestAgentMixin:
                 raise NotSupported("argument unsupported: the guest agent channel connects out "
                                    "(<source mode='connect'>): something else is its agent's client",
                                    detail={"driver": "qemu", "feature": "guest agent"})
+            from virtctl.drivers.qemu.argv_chardev import channel_socket
+
             path = src.get("path") if src is not None and ctype == "unix" and src.get("path") else \
-                os.path.join(run.chardev_dir, f"channel{i}.sock")
+                channel_socket(run, i)
             try:
                 with run.qmp() as q:
                     chardevs = q.command("query-chardev") or []

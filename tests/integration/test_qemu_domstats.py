@@ -221,20 +221,21 @@ def test_node_stats(env):
     assert json.loads(env.ok("--json", "freecell"))["free_kib"] > 0
 
 
-def test_domtime_without_an_agent_channel_is_not_supported():
-    from virtctl.drivers.qemu.monitor_stats import QemuMonitorMixin
-    from virtctl.errors import NotSupported
+def test_only_the_org_qemu_guest_agent_0_channel_is_the_agent():
+    """A virtio channel of another name is not the agent's (domtime on such a
+    domain is NOT_SUPPORTED: tests/integration/test_qemu_agent.py runs it)."""
+    from virtctl.drivers.qemu.guest_agent import agent_channel
     from virtctl.xml.domain import DomainDef
 
-    xml = ("<domain type='qemu'><name>x</name><memory>65536</memory><os><type>hvm</type></os><devices>"
-           "<channel type='unix'><target type='virtio' name='org.example.other'/></channel></devices></domain>")
+    def parse(names):
+        chans = "".join(f"<channel type='unix'><target type='virtio' name='{n}'/></channel>" for n in names)
+        return DomainDef.parse("<domain type='qemu'><name>x</name><memory>65536</memory><os><type>hvm</type></os>"
+                               f"<devices>{chans}</devices></domain>", validate=False)
 
-    class Probe(QemuMonitorMixin):
-        def _live(self, uuid):
-            return DomainDef.parse(xml, validate=False)
-
-    with pytest.raises(NotSupported, match="QEMU guest agent is not configured"):
-        Probe()._agent_socket("u", None)
+    assert agent_channel(parse(["org.example.other"])) is None
+    i, ch = agent_channel(parse(["org.example.other", "org.qemu.guest_agent.0"]))
+    assert i == 1 and ch.find("target").get("name") == "org.qemu.guest_agent.0"
+    assert agent_channel(None) is None
 
 
 def test_domcontrol_names_another_process_s_job_as_virsh_does(env):
