@@ -37,7 +37,7 @@ ALLOWED_TOP = frozenset("""
     builtins codecs collections contextlib contextvars copyreg datetime dis encodings enum errno
     fcntl fnmatch functools gettext genericpath heapq importlib inspect io itertools json keyword
     linecache locale marshal math ntpath opcode operator os pathlib platform posix posixpath re
-    reprlib select selectors signal site sre_compile sre_constants sre_parse stat string struct
+    reprlib select site sre_compile sre_constants sre_parse stat string struct
     sys threading time token tokenize types typing unicodedata urllib uuid warnings weakref
     zipimport click virtctl
     __editable___virtctl_0_1_0_finder _virtctl_editable

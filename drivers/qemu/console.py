@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import time
 
 from virtctl.drivers.qemu.locks import FileLock, try_lock
@@ -126,7 +125,7 @@ class QemuConsoleMixin:
             pid, started = 0, None
         if pid > 0 and pid != os.getpid() and process.is_running(pid, started):
             try:
-                os.kill(pid, signal.SIGTERM)  # the session says it was taken over and exits non-zero
+                os.kill(pid, 15)  # SIGTERM: the session says it was taken over and exits non-zero
             except OSError:
                 pass
         deadline = time.monotonic() + 10

@@ -23,7 +23,6 @@ The QEMU and monitor processes never inherit the variable (process.py).
 from __future__ import annotations
 
 import os
-import signal
 
 ENV = "VIRTCTL_KILL_AT"
 
@@ -31,6 +30,8 @@ ENV = "VIRTCTL_KILL_AT"
 def _parse(spec: str | None) -> dict[str, int] | None:
     if not spec:
         return None
+    import signal  # only here: a one-shot command does not pay for the signal module's enums
+
     points: dict[str, int] = {}
     for item in spec.split(","):
         name, _, sig = item.strip().partition("@")

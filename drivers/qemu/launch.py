@@ -3,18 +3,20 @@
 The caller holds the domain lock for the whole sequence.  Order, and what a
 ``kill -9`` of virtctl at each point leaves behind:
 
-1. runtime record written with ``phase: starting`` (no pid yet), and a
-   spare file for state writes on a full disk (state.py);
+1. a spare file for state writes on a full disk (state.py); for a domain
+   with passt helpers or tap devices, the runtime record written with
+   ``phase: starting`` (no pid yet), then those made and recorded;
 2. QEMU spawned behind a gate (process.spawn_gated: own session, stdio
-   appended to its log, ``-S``: the guest does not run); its pid and start
-   time are added to the record *before* the gate opens, so no QEMU ever
-   runs that the record does not name;
+   appended to its log, ``-S``: the guest does not run); the record
+   (``phase: starting``) with its pid and start time committed *before*
+   the gate opens, so no QEMU ever runs that the record does not name;
 3. wait for the pid-file lock to be held by that pid and for QMP to greet
    (if QEMU exits instead, its own error from the log is quoted);
-4. the monitor process (spawned right after QEMU, so their start-ups
-   overlap) says ``ready``: its QMP connection is up, so no guest event
-   can be missed;
-5. balloon target, VNC port, live XML written; ``cont`` unless paused;
+4. balloon target, VNC port, link states set; the live XML made;
+5. the monitor (started right after QEMU, so their start-ups overlap: from
+   virtctl's command line a fork of this process, ready at once) says
+   ``ready``: its QMP connection is up, so no guest event can be missed;
+   live XML written; ``cont`` unless paused;
 6. the record committed with ``phase: running``.
 
 Killed anywhere before 6, the next command that can take the domain lock
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 import select
 import shutil
 import sys
@@ -110,22 +111,49 @@ def _log_since(path: str, offset: int) -> str:
 
 def _spawn_monitor(state: StateRoot, uuid: str, run_id: str, owner: tuple[int, int] | None,
                    adopt: bool = False):
-    """Start the monitor; returns (process, read end of its ready pipe)."""
+    """Start the monitor; returns (process, read end of its ready pipe).
+
+    From virtctl's command line it is a copy of this process (process.fork_detached):
+    no interpreter start-up and no imports, so it is listening as soon as QEMU
+    greets.  Elsewhere (a program using the API, a threaded process) it is
+    ``python -m virtctl.drivers.qemu.monitor``."""
     r, w = os.pipe()
     try:
-        argv = [sys.executable, "-m", "virtctl.drivers.qemu.monitor", *state.to_args(),
-                "--uuid", uuid, "--run-id", run_id, "--ready-fd", str(w)]
-        if owner:
-            argv += ["--owner-pid", str(owner[0]), "--owner-start", str(owner[1])]
-        if adopt:
-            argv.append("--adopt")
-        proc = process.spawn_detached(argv, state.monitor_log(uuid), pass_fds=(w,))
+        if process.can_fork():
+            # imported here, not in the copy: it needs QMP's modules, which this
+            # process imports next anyway, and the copy then imports nothing
+            from virtctl.drivers.qemu import monitor
+
+            args = (StateRoot(state.kind, state.config, state.run, state.sock), uuid, run_id, owner, w)
+
+            def run() -> int:
+                monitor.name_process()
+                return monitor.serve(*args, adopt=adopt)
+
+            proc = process.fork_detached(run, state.monitor_log(uuid), keep_fds=(w,))
+        else:
+            argv = [sys.executable, "-m", "virtctl.drivers.qemu.monitor", *state.to_args(),
+                    "--uuid", uuid, "--run-id", run_id, "--ready-fd", str(w)]
+            if owner:
+                argv += ["--owner-pid", str(owner[0]), "--owner-start", str(owner[1])]
+            if adopt:
+                argv.append("--adopt")
+            proc = process.spawn_detached(argv, state.monitor_log(uuid), pass_fds=(w,))
     except BaseException:
         os.close(r)
         os.close(w)
         raise
     os.close(w)
     return proc, r
+
+
+def _stop_monitor(monitor, started: int | None) -> None:
+    try:
+        pid = monitor.pid
+    except OSError:  # its fork failed: there is no monitor to stop
+        return
+    process.kill_and_wait(pid, started, term_timeout=2, kill_timeout=5)
+    monitor.poll()
 
 
 def _wait_monitor(state: StateRoot, uuid: str, r: int) -> str:
@@ -162,12 +190,16 @@ def respawn_monitor(state: StateRoot, uuid: str, rec: dict) -> str:
     try:
         status = _wait_monitor(state, uuid, ready_fd)
     except BaseException:
-        process.kill_and_wait(monitor.pid, None, term_timeout=2, kill_timeout=5)
-        monitor.poll()
+        _stop_monitor(monitor, None)
         raise
     rt.update_record(state, uuid, rec, monitor_pid=monitor.pid,
                      monitor_start_time=process.start_time(monitor.pid))
     return status
+
+
+def _user_interfaces(definition) -> bool:
+    """Whether any ``<interface type='user'>`` is there (passt helpers, forwarded ports)."""
+    return any(i.get("type") == "user" for i in definition.root.findall("devices/interface"))
 
 
 def _tap_interfaces(definition) -> list:
@@ -198,7 +230,7 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         text = definition.root.findtext(tag)
         actions[tag] = (text or _DEFAULT_ACTIONS[tag]).strip()
     rec = {
-        "uuid": uuid, "run_id": secrets.token_hex(8), "phase": rt.PHASE_STARTING,
+        "uuid": uuid, "run_id": os.urandom(8).hex(), "phase": rt.PHASE_STARTING,
         "pid": None, "start_time": None, "id": state.next_domain_id(),
         "state": "paused" if paused else "running", "reason": "user" if paused else "booted",
         "persistent": persistent, "autodestroy": autodestroy, "paths": dataclasses.asdict(paths),
@@ -212,9 +244,15 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
 
         rec["taps"] = [taps.target(el)[0] for el in tap_ifaces]
         rec["netns"] = hostnet.netns_id()
-    rt.write_record(state, uuid, rec)
-    killpoint("start:record")
-    atomic_write(state.live_xml(uuid), definition.to_xml(), sync=False)
+    # helpers and taps are recorded as they are made: the record must exist
+    # first.  Without them, one commit names QEMU (held at its gate) right
+    # after the spawn: a start killed before it leaves a gate shell that exits
+    # on its own (its pipe closes), and no record, so nothing to clean up.
+    early = bool(tap_ifaces) or _user_interfaces(definition)
+    if early:
+        rt.write_record(state, uuid, rec)
+        killpoint("start:record")
+        atomic_write(state.live_xml(uuid), definition.to_xml(), sync=False)
     log_path = paths.log
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
@@ -223,17 +261,18 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         log_offset = os.lseek(fd, 0, os.SEEK_END)
     finally:
         os.close(fd)
-    proc = gate = monitor = q = handover = None
+    proc = gate = monitor = ready_fd = q = handover = None
     try:
-        from virtctl.drivers.qemu import passt
+        if early:
+            from virtctl.drivers.qemu import passt
 
-        passt.check_ports(definition, paths)  # a forwarded port in use: a clear error, nothing spawned
+            passt.check_ports(definition, paths)  # a forwarded port in use: a clear error, nothing spawned
 
-        def record_helper(entry: dict) -> None:
-            rt.update_record(state, uuid, rec, helpers=(rec.get("helpers") or []) + [entry])
+            def record_helper(entry: dict) -> None:
+                rt.update_record(state, uuid, rec, helpers=(rec.get("helpers") or []) + [entry])
 
-        passt.start_helpers(definition, paths, record_helper, log_path)  # before QEMU connects to them
-        killpoint("start:helpers")
+            passt.start_helpers(definition, paths, record_helper, log_path)  # before QEMU connects to them
+            killpoint("start:helpers")
         if tap_ifaces:
             uid = getattr(cmd.user, "uid", None)
             for el in tap_ifaces:
@@ -247,24 +286,22 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         if handover is not None:
             handover.release()  # QEMU has them: a QEMU that dies must refuse connections
         rt.update_record(state, uuid, rec, pid=proc.pid, start_time=process.start_time(proc.pid))
+        if not early:
+            killpoint("start:record")
+            atomic_write(state.live_xml(uuid), definition.to_xml(), sync=False)
         killpoint("start:spawned")
         gate.open()
-        # the monitor's Python start-up overlaps QEMU's (it retries until QMP is there)
+        # the monitor's start overlaps QEMU's (it retries until QMP is there)
         owner = (os.getpid(), process.start_time(os.getpid())) if autodestroy else None
         rec["owner"] = list(owner) if owner else None
         monitor, ready_fd = _spawn_monitor(state, uuid, rec["run_id"], owner)
+        q = _wait_qemu(proc, paths, log_path, log_offset)
+        # (a forked monitor's pid is read only now: QEMU's start-up hid the forks)
         rec.update(monitor_pid=monitor.pid, monitor_start_time=process.start_time(monitor.pid))
-        try:
-            q = _wait_qemu(proc, paths, log_path, log_offset)
-        finally:
-            if q is None:
-                os.close(ready_fd)
         rec["qemu_version"] = q.version
         if handover is not None:
             handover.after_start(q)  # the VNC socket
         killpoint("start:qemu-up")
-        _wait_monitor(state, uuid, ready_fd)
-        killpoint("start:monitor-ready")
         live = definition.copy()
         decorate(live, rec, q)
         for i, el in enumerate(live.root.findall("devices/interface")):
@@ -272,13 +309,19 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
             if link is not None and link.get("state") == "down":  # libvirt does this before cont too
                 alias = el.find("alias")
                 q.command("set_link", {"name": alias.get("name") if alias is not None else f"net{i}", "up": False})
+        live_xml = live.to_xml()
+        # the monitor listens before the guest runs (no guest event missed); its
+        # start overlapped QEMU's and the work above, the guest being stopped (-S)
+        fd, ready_fd = ready_fd, None
+        _wait_monitor(state, uuid, fd)  # closes fd
+        killpoint("start:monitor-ready")
         if not paused:
             try:
                 q.command("cont")
             except Exception as exc:  # noqa: BLE001
                 raise rt.qmp_error(exc, "resuming the new QEMU") from None
             killpoint("start:resumed")
-        atomic_write(state.live_xml(uuid), live.to_xml(), sync=False)
+        atomic_write(state.live_xml(uuid), live_xml, sync=False)
         rt.update_record(state, uuid, rec, phase=rt.PHASE_RUNNING)
         killpoint("start:committed")
         from virtctl.drivers.qemu import events
@@ -290,14 +333,15 @@ def start_domain(state: StateRoot, uuid: str, definition, *, persistent: bool, p
         unlink_quiet(state.exit_file(uuid), missing_ok_only=False)
         return rec
     except BaseException as exc:
+        if ready_fd is not None:
+            os.close(ready_fd)
         if gate is not None:
             gate.close()
         if proc is not None:
             process.kill_and_wait(proc.pid, rec.get("start_time"), term_timeout=0.0, kill_timeout=10.0)
             proc.poll()
         if monitor is not None:
-            process.kill_and_wait(monitor.pid, rec.get("monitor_start_time"), term_timeout=2, kill_timeout=5)
-            monitor.poll()
+            _stop_monitor(monitor, rec.get("monitor_start_time"))
         try:
             rt.cleanup(state, uuid, rec, None)
         except (VirtError, OSError):

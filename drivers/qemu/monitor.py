@@ -34,7 +34,6 @@ Imports: no lxml, no API (start-up cost is paid at every domain start).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -251,7 +250,8 @@ class Monitor:
 
     # --- main ---------------------------------------------------------------------
     def connect(self) -> None:
-        deadline = time.monotonic() + CONNECT_TIMEOUT
+        start = time.monotonic()
+        deadline = start + CONNECT_TIMEOUT
         while True:
             try:
                 self.q = QMP(self.paths["qmp_monitor"], timeout=10)
@@ -259,7 +259,11 @@ class Monitor:
             except (FileNotFoundError, ConnectionRefusedError):
                 if time.monotonic() > deadline or not process.is_running(self.pid, self.start_time):
                     raise
-                time.sleep(0.02)
+                # QEMU opens its sockets within tens of ms of starting, and the
+                # starting command waits for us: poll every ms at first (as
+                # launch._wait_qemu does), then back off for a slow start
+                waited = time.monotonic() - start
+                time.sleep(0.001 if waited < 1.0 else 0.02)
         if not process.is_running(self.pid, self.start_time):
             # the socket path is reused by the next run: this is not our QEMU
             self.q.close()
@@ -309,6 +313,8 @@ class Monitor:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     p = argparse.ArgumentParser(prog="virtctl-qemu-monitor")
     p.add_argument("--kind", required=True)
     p.add_argument("--config", required=True)
@@ -323,29 +329,46 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     state = StateRoot(a.kind, a.config, a.run, a.sock)
     owner = (a.owner_pid, a.owner_start) if a.owner_pid else None
+    return serve(state, a.uuid, a.run_id, owner, a.ready_fd, adopt=a.adopt)
+
+
+def serve(state: StateRoot, uuid: str, run_id: str, owner: tuple[int, int] | None, ready_fd: int | None,
+          *, adopt: bool = False) -> int:
+    """The monitor's life: connect, say ``ready STATUS`` on ``ready_fd``, listen
+    until QEMU is gone, clean up.  Run by :func:`main` (a new interpreter) or
+    in a copy of the starting virtctl (process.fork_detached)."""
     try:
-        mon = Monitor(state, a.uuid, a.run_id, owner)
+        mon = Monitor(state, uuid, run_id, owner)
         mon.connect()
     except BaseException as exc:
         log(f"start failed: {exc!r}")
-        if a.ready_fd is not None:
+        if ready_fd is not None:
             try:
-                os.write(a.ready_fd, f"error {exc}\n".encode())
+                os.write(ready_fd, f"error {exc}\n".encode())
             except OSError:
                 pass
         return 1
-    if a.ready_fd is not None:
+    if ready_fd is not None:
         try:
-            os.write(a.ready_fd, f"ready {mon.status}\n".encode())
-            os.close(a.ready_fd)
+            os.write(ready_fd, f"ready {mon.status}\n".encode())
+            os.close(ready_fd)
         except OSError:
             pass
-    if not a.adopt:
+    if not adopt:
         mon.on_status(mon.status)
     mon.loop()
     mon.finish()
     return 0
 
+
+def name_process() -> None:
+    """``virtctl-monitor`` in ps/top for a monitor forked from virtctl (its
+    command line stays the starting command's)."""
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write("virtctl-monitor")
+    except OSError:
+        pass
 
 if __name__ == "__main__":
     sys.exit(main())

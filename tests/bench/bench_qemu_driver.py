@@ -1,6 +1,7 @@
 """Benchmark: the native QEMU driver vs bare QEMU vs libvirt's embedded driver.
 
     python tests/bench/bench_qemu_driver.py [--runs 5] [--domains 1000]
+    python tests/bench/bench_qemu_driver.py --one-call [--runs 15] [--virtctl PATH]
 
 * start: ``virtctl -c qemu:///embed?root=... start g`` (one-shot, returns with
   the guest running: QEMU + QMP + monitor + ``cont``) vs bare QEMU with the
@@ -12,6 +13,10 @@
   next process does not re-attach to the VM, so we time ``start; destroy`` in one
   virsh process and subtract the start);
 * ``list --all`` with N defined domains (seeded by ``define`` through the API).
+
+``--one-call``: only ``virtctl -c URI 'start g; destroy g'`` against bare QEMU's
+start+destroy, the two alternated run by run (a shared machine's load then
+weighs on both alike), after one warm-up run; ``--virtctl`` times another build.
 
 Medians of ``--runs`` runs; TCG; the test guest of tests/guest/build.py.
 Prints a table; asserts nothing.
@@ -244,6 +249,84 @@ def bench_list(n: int, runs: int) -> tuple[list[float], float]:
     return times, seed
 
 
+def _bare_setup(xml: str):
+    """Bare QEMU's argv (the same build_argv as the driver's) and its paths."""
+    sys.path.insert(0, str(HERE.parents[1]))
+    from virtctl.drivers.qemu.argv import build_argv
+    from virtctl.drivers.qemu.paths import RuntimePaths
+    from virtctl.xml.domain import DomainDef
+
+    d = tempfile.mkdtemp(prefix="vbb-")
+    os.mkdir(f"{d}/chr")
+    paths = RuntimePaths(qmp=f"{d}/qmp.sock", qmp_monitor=f"{d}/qmp2.sock", pidfile=f"{d}/pid",
+                         chardev_dir=f"{d}/chr", vnc_socket=f"{d}/vnc.sock", log=f"{d}/log")
+    definition = DomainDef.parse(xml.format(name="g"))
+    definition.normalize()
+    return d, paths, build_argv(definition, paths, emulator=shutil.which("qemu-system-x86_64"))
+
+
+def _bare_once(paths, argv) -> float:
+    """Bare QEMU start (spawn, QMP greeting, cont) + destroy (SIGTERM, wait), one figure."""
+    from qmp_raw import QMP
+
+    for s in (paths.qmp, paths.qmp_monitor):
+        if os.path.exists(s):
+            os.unlink(s)
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    while True:
+        try:
+            q = QMP(paths.qmp, timeout=10)
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            time.sleep(0.002)
+    q.command("cont")
+    q.close()
+    p.send_signal(signal.SIGTERM)
+    p.wait()
+    return time.perf_counter() - t0
+
+
+def bench_one_call(xml: str, runs: int, virtctl: str) -> tuple[list[float], list[float]]:
+    """``virtctl -c URI 'start g; destroy g'`` and bare QEMU's start+destroy,
+    alternated run by run so that the machine's load weighs on both alike."""
+    root = tempfile.mkdtemp(prefix="vbo-")
+    uri = f"qemu:///embed?root={root}"
+    f = Path(root + ".xml")
+    f.write_text(xml.format(name="g"))
+    subprocess.run([virtctl, "-c", uri, "define", str(f)], check=True, capture_output=True)
+    d, paths, argv = _bare_setup(xml)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    ones, bares = [], []
+    try:
+        r = subprocess.run([virtctl, "-c", uri, "start g; destroy g"], capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr  # warm-up: byte-compiles, fills the emulator cache
+        for _ in range(runs):
+            bares.append(_bare_once(paths, argv))
+            time.sleep(0.1)
+            t, r = timed([virtctl, "-c", uri, "start g; destroy g"], env=env)
+            assert r.returncode == 0, r.stderr
+            ones.append(t)
+            time.sleep(0.1)
+    finally:
+        subprocess.run([virtctl, "-c", uri, "destroy", "g"], capture_output=True)
+        from virtctl.drivers.qemu.state import StateRoot
+
+        sock = StateRoot.for_uri("/embed", {"root": root}).sock
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(d, ignore_errors=True)
+        if sock.startswith("/tmp/virtctl-"):
+            shutil.rmtree(sock, ignore_errors=True)
+        f.unlink()
+    return ones, bares
+
+
+def load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def med(xs: list[float]) -> str:
     return f"{statistics.median(xs) * 1000:8.0f} ms" if xs else "       n/a"
 
@@ -252,9 +335,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--domains", type=int, default=1000)
+    ap.add_argument("--one-call", action="store_true",
+                    help="only 'start g; destroy g' in one call against bare QEMU, run by run alternated")
+    ap.add_argument("--virtctl", help="the virtctl to time (default: the one beside this python)")
     a = ap.parse_args()
     g = build_guest()
     xml = XML.replace("{k}", str(g.kernel)).replace("{i}", str(g.initrd)).replace("{c}", g.cmdline)
+    if a.one_call:
+        before = load()
+        ones, bares = bench_one_call(xml, a.runs, a.virtctl or _virtctl())
+        ratios = sorted(o / b for o, b in zip(ones, bares))
+        print(f"start+destroy in one call, median of {a.runs} alternated runs (load {before} -> {load()}):\n"
+              f"  virtctl 'start g; destroy g' {med(ones)}, bare QEMU start+destroy {med(bares)}: "
+              f"{statistics.median(ones) / statistics.median(bares):.1f}x "
+              f"(median of the per-run ratios {statistics.median(ratios):.1f}x)")
+        return
     rows = []
     for label, fn in (("virtctl (qemu:///embed)", bench_virtctl), ("virtctl API (warm process)", bench_api),
                       ("bare QEMU", bench_bare),

@@ -419,7 +419,14 @@ def _run(opts: Options, session) -> int:
     return run_commands(session, [opts.args])
 
 
+# True once main() runs: this process is virtctl's command line, which the QEMU
+# driver may fork to start a domain's monitor (drivers/qemu/process.can_fork)
+IN_CLI = False
+
+
 def main(argv: list[str] | None = None) -> None:
+    global IN_CLI
+    IN_CLI = True
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["__complete"]:  # hidden: the shell completion scripts call it at TAB time
         from virtctl.cli.complete import main_complete
