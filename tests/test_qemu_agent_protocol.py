@@ -137,7 +137,6 @@ def test_guestinfo_parameters_from_real_answers(qga):
 
 _QUEUED = """
 import sys, time
-sys.path.insert(0, {root!r})
 from virtctl.drivers.qemu import agent
 with agent.Session({sock!r}, lock_path={lock!r}) as s:
     open({mark!r}, "w").write("in")
@@ -147,11 +146,11 @@ with agent.Session({sock!r}, lock_path={lock!r}) as s:
 
 def test_two_clients_queue_on_the_agent_lock(qga, tmp_path):
     mark = tmp_path / "second-in"
-    root = str(Path(__file__).resolve().parents[1])
     with agent.Session(qga["sock"], lock_path=qga["lock"]) as s:
-        p = subprocess.Popen([sys.executable, "-c", _QUEUED.format(root=root, sock=qga["sock"], lock=qga["lock"],
+        p = subprocess.Popen([sys.executable, "-c", _QUEUED.format(sock=qga["sock"], lock=qga["lock"],
                                                                    mark=str(mark))],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd="/")  # the installed virtctl, not the source tree's
         for _ in range(20):  # the second client waits for the lock, however long we take
             assert s.call("guest-ping") == {}
             assert not mark.exists()

@@ -150,7 +150,7 @@ def spawn_detached(argv: list[str], log_path: str, *, pass_fds: tuple[int, ...] 
 
 def can_fork() -> bool:
     """Whether :func:`fork_detached` may copy this process: it is virtctl's own
-    command line (``virtctl.cli.main`` sets ``IN_CLI``; a program using the API
+    command line (the ``virtctl`` program: ``virtctl.cli.main.program`` sets ``IN_CLI``; a program using the API
     is never forked behind its back: a long-lived child would keep a copy of its
     heap), it has one thread (a forked copy of a threaded process may find a
     lock held forever), and that thread is the main one (signal handlers)."""

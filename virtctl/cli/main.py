@@ -419,14 +419,21 @@ def _run(opts: Options, session) -> int:
     return run_commands(session, [opts.args])
 
 
-# True once main() runs: this process is virtctl's command line, which the QEMU
-# driver may fork to start a domain's monitor (drivers/qemu/process.can_fork)
+# True in the ``virtctl`` program (``program()``): a process that is virtctl's
+# command line and nothing else, which the QEMU driver may fork to start a
+# domain's monitor (drivers/qemu/process.can_fork).  Not set by ``main()``
+# itself: a program (or a test) that calls it in process stays unforked.
 IN_CLI = False
 
 
-def main(argv: list[str] | None = None) -> None:
+def program() -> None:
+    """The ``virtctl`` console script."""
     global IN_CLI
     IN_CLI = True
+    main()
+
+
+def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["__complete"]:  # hidden: the shell completion scripts call it at TAB time
         from virtctl.cli.complete import main_complete
